@@ -1,0 +1,34 @@
+# lnn_control: `make demo` runs the main job, `make test` the whole suite. Both set up .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lnn_control-installed
+EXTRAS := train,export,dev
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned: an unpinned resolve would fetch a multi-GB CUDA build.
+$(STAMP): setup.py setup.cfg package.xml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m lnn_control.cli demo
+
+test: install
+	$(PY) -m pytest test -q -ra
+
+lint: install
+	$(PY) -m pytest test -q -m linter
+
+bench: install
+	$(PY) bench/inference_latency.py
+	$(PY) bench/training_throughput.py
+
+clean:
+	rm -rf $(VENV) build install log *.egg-info
