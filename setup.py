@@ -5,7 +5,8 @@
 from glob import glob
 import os
 
-from setuptools import find_packages, setup
+from setuptools import find_packages
+from setuptools import setup
 
 package_name = 'lnn_control'
 

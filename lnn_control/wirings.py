@@ -1,6 +1,7 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Sparse wirings of liquid networks, as numpy data shared by the torch models and the runtime.
+"""
+Sparse wirings of liquid networks, as numpy data shared by the torch models and the runtime.
 
 A wiring says which neuron feeds which and with what polarity (+1 excitatory, -1
 inhibitory). It is two integer matrices:
@@ -43,7 +44,8 @@ class WiringError(ValueError):
 
 
 class Wiring:
-    """Base class: adjacency and polarity of a network of ``units`` neurons.
+    """
+    Base class: adjacency and polarity of a network of ``units`` neurons.
 
     Subclasses set ``kind`` (their registry name), fill ``adjacency`` in ``__init__`` and
     ``sensory_adjacency`` in ``_build_sensory`` once the input dimension is known.
@@ -196,13 +198,15 @@ class Wiring:
 
 
 class FullyConnected(Wiring):
-    """Every neuron feeds every neuron; every input feeds every neuron.
+    """
+    Every neuron feeds every neuron; every input feeds every neuron.
 
     Args:
         units: number of neurons.
         output_dim: number of motor (output) neurons, the first ``output_dim`` ids.
         erev_init_seed: seed of the polarity draw (2/3 excitatory), as ncps.
         self_connections: whether a neuron feeds itself.
+
     """
 
     kind = 'fully_connected'
@@ -231,13 +235,15 @@ class FullyConnected(Wiring):
 
 
 class Random(Wiring):
-    """Random sparse wiring: a fraction ``1 - sparsity_level`` of all possible synapses.
+    """
+    Random sparse wiring: a fraction ``1 - sparsity_level`` of all possible synapses.
 
     Args:
         units: number of neurons.
         output_dim: number of motor neurons.
         sparsity_level: fraction of synapses left out, in [0, 1).
         random_seed: seed of synapse and polarity draws.
+
     """
 
     kind = 'random'
@@ -268,7 +274,8 @@ class Random(Wiring):
 
 
 class NCP(Wiring):
-    """Neural Circuit Policy wiring: sensory -> inter -> command (recurrent) -> motor.
+    """
+    Neural Circuit Policy wiring: sensory -> inter -> command (recurrent) -> motor.
 
     Args:
         inter_neurons: number of inter neurons (first processing layer).
@@ -282,6 +289,7 @@ class NCP(Wiring):
 
     Neurons that no synapse reaches after the fan-out draws are connected from a mean fan-in
     of random sources, as in ncps.
+
     """
 
     kind = 'ncp'
@@ -289,8 +297,8 @@ class NCP(Wiring):
     def __init__(self, inter_neurons: int, command_neurons: int, motor_neurons: int,
                  sensory_fanout: int, inter_fanout: int, recurrent_command_synapses: int,
                  motor_fanin: int, seed: int = 22222) -> None:
-        counts = dict(inter_neurons=inter_neurons, command_neurons=command_neurons,
-                      motor_neurons=motor_neurons)
+        counts = {'inter_neurons': inter_neurons, 'command_neurons': command_neurons,
+                  'motor_neurons': motor_neurons}
         for name, value in counts.items():
             if int(value) < 1:
                 raise WiringError(f'{name} must be >= 1, got {value}')
@@ -385,7 +393,8 @@ class NCP(Wiring):
 
 
 class AutoNCP(NCP):
-    """An NCP sized from the total neuron count and the number of outputs (ncps rules).
+    """
+    An NCP sized from the total neuron count and the number of outputs (ncps rules).
 
     Args:
         units: total neurons (inter + command + motor).
@@ -395,6 +404,7 @@ class AutoNCP(NCP):
 
     Command neurons are ``max(int(0.4 * (units - output_size)), 1)``, the rest are inter
     neurons; fan-outs are ``max(int(n * (1 - sparsity_level)), 1)`` of the target layer.
+
     """
 
     kind = 'auto_ncp'
@@ -426,7 +436,8 @@ class AutoNCP(NCP):
 
 
 class Custom(Wiring):
-    """A wiring given by explicit matrices (for imported models whose seed is unknown).
+    """
+    A wiring given by explicit matrices (for imported models whose seed is unknown).
 
     Args:
         adjacency: (units, units) polarities in {-1, 0, 1}.
@@ -434,6 +445,7 @@ class Custom(Wiring):
         output_dim: number of motor neurons (ids ``0 .. output_dim-1``).
         layers: neuron ids of each layer in processing order (default: one layer).
         neuron_types: a type name per neuron (default: motor/inter).
+
     """
 
     kind = 'custom'

@@ -16,7 +16,8 @@ MODELS: Dict[str, Type['PolicyModel']] = {}
 
 def timespans_to_bt1(timespans: Union[None, float, torch.Tensor], batch: int, steps: int,
                      like: torch.Tensor) -> torch.Tensor:
-    """Return elapsed times as a (B, T, 1) tensor from None (1.0), a scalar, (B, T) or (B, T, 1).
+    """
+    Return elapsed times as a (B, T, 1) tensor from None (1.0), a scalar, (B, T) or (B, T, 1).
 
     ncps squeezes per-step timespans to (B,) and broadcasts them against (B, units), which is
     wrong for B > 1 (ncps issues #81-#83); a (B, T, 1) tensor broadcasts per sample.
@@ -35,7 +36,8 @@ def timespans_to_bt1(timespans: Union[None, float, torch.Tensor], batch: int, st
 
 
 class PolicyModel(nn.Module):
-    """Base of CfC, LTC and the baselines.
+    """
+    Base of CfC, LTC and the baselines.
 
     Subclasses set ``kind`` (the registry and runtime name) and store their constructor
     arguments so that ``type(m).from_config(m.get_config())`` rebuilds the same architecture.
@@ -61,7 +63,7 @@ class PolicyModel(nn.Module):
         return cls(**config)
 
     def flat_state(self, h: Any) -> torch.Tensor:
-        """The (B, state_size) flat form of a state returned by ``forward`` (runtime layout)."""
+        """Return the (B, state_size) flat form of a ``forward`` state (the runtime layout)."""
         return h
 
     def unflat_state(self, flat: torch.Tensor) -> Any:

@@ -1,6 +1,7 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The contract every numpy runtime cell meets, and the registry ``load_policy`` uses.
+"""
+The contract every numpy runtime cell meets, and the registry ``load_policy`` uses.
 
 A runtime cell is built from the JSON config and the tensors a policy file holds (the torch
 model's ``state_dict`` names, float32) and advances one step at a time, batch 1:
@@ -74,5 +75,5 @@ class Cell:
         raise NotImplementedError
 
     def neuron_labels(self) -> List[str]:
-        """A label per element of the flat state, e.g. 'motor:0', 'command:7', 'memory:3'."""
+        """Label each element of the flat state, e.g. 'motor:0', 'command:7', 'memory:3'."""
         raise NotImplementedError

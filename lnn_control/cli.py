@@ -1,0 +1,118 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The ``lnn-control`` command.
+
+Each subcommand is a registry entry whose module is imported only when that subcommand runs,
+so ``lnn-control info`` on a robot never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Dict, List, Optional
+
+__all__ = ['main', 'COMMANDS']
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: Dict[str, 'tuple[str, Callable[[argparse.ArgumentParser], None], Handler]'] = {}
+
+
+def command(name: str, help_text: str,
+            arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Handler], Handler]:
+    """Register a subcommand: its help text, an argument adder and the handler."""
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = (help_text, arguments, handler)
+        return handler
+    return register
+
+
+def _info_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('policy', help='policy file or built-in name')
+    parser.add_argument('--json', action='store_true', help='print the metadata as JSON')
+
+
+@command('info', 'show what a policy file holds (torch-free)', _info_args)
+def _info(args: argparse.Namespace) -> int:
+    from lnn_control.runtime.base import CELLS
+    from lnn_control.runtime.policy import read_policy_file
+    tensors, spec, path = read_policy_file(args.policy)
+    if args.json:
+        print(json.dumps(spec.to_json(), indent=2, sort_keys=True))
+        return 0
+    cell = CELLS[spec.kind](spec.config, tensors)
+    print(f'policy     {path}')
+    print(f'model      {spec.kind} {json.dumps(spec.config, sort_keys=True)[:400]}')
+    print(f'obs        {spec.obs.size}: {", ".join(spec.obs.names)}')
+    print(f'action     {spec.action.size}: {", ".join(spec.action.names)}')
+    print(f'state      {cell.state_size} values')
+    print(f'parameters {sum(int(t.size) for t in tensors.values())}')
+    for key, value in sorted(spec.provenance.items()):
+        print(f'provenance {key}: {value}')
+    return 0
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('policy', help='policy file or built-in name')
+    parser.add_argument('--onnx', required=True, metavar='OUT', help='write an ONNX step graph')
+    parser.add_argument('--check-steps', type=int, default=200, metavar='N',
+                        help='compare onnxruntime with the numpy runtime over N random steps '
+                             '(0 to skip)')
+
+
+@command('export', 'export a policy step to ONNX and check it against the numpy runtime',
+         _export_args)
+def _export(args: argparse.Namespace) -> int:
+    from lnn_control.models.export import export_onnx
+    out = export_onnx(args.policy, args.onnx)
+    print(f'wrote {out}')
+    if args.check_steps > 0:
+        from lnn_control.models.export import compare_onnx
+        err = compare_onnx(args.policy, out, steps=args.check_steps)
+        print(f'onnxruntime vs numpy runtime over {args.check_steps} steps: '
+              f'max abs difference {err:.2e}')
+        if not err <= 1e-4:
+            print('error: the exported graph disagrees with the numpy runtime', file=sys.stderr)
+            return 1
+    return 0
+
+
+def _demo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--out', default='runs/demo', help='output folder')
+    parser.add_argument('--seconds', type=float, default=60.0,
+                        help='training time budget per model')
+    parser.add_argument('--seed', type=int, default=0)
+
+
+@command('demo', 'train a small CfC on irregularly sampled pendulum data and report', _demo_args)
+def _demo(args: argparse.Namespace) -> int:
+    from lnn_control.train.toy_demo import run_demo
+    return run_demo(out=args.out, seconds=args.seconds, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog='lnn-control', description=__doc__.splitlines()[1])
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name, (help_text, arguments, handler) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        arguments(sp)
+        sp.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``lnn-control``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    from lnn_control.runtime.base import PolicyFormatError
+    try:
+        return int(args.handler(args) or 0)
+    except (FileNotFoundError, PolicyFormatError) as exc:
+        print(f'lnn-control {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
