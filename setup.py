@@ -69,7 +69,6 @@ setup(
     maintainer_email='maintainers@lnn-control.dev',
     description='Liquid neural network controllers (CfC, LTC, NCP) for ROS 2 robots.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'lnn-control = lnn_control.cli:main',

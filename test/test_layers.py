@@ -1,0 +1,77 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The import rules of DESIGN.md: the robot side never needs torch, only ros/ uses rclpy."""
+
+import ast
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / 'lnn_control'
+
+# Top-level modules each part of the package must not import (even lazily).
+FORBIDDEN = {
+    'wirings.py': {'torch', 'rclpy', 'mujoco', 'gymnasium', 'lnn_control.models',
+                   'lnn_control.train', 'lnn_control.ros', 'lnn_control.envs'},
+    'runtime': {'torch', 'rclpy', 'mujoco', 'gymnasium', 'ncps', 'lnn_control.models',
+                'lnn_control.train', 'lnn_control.ros', 'lnn_control.envs'},
+    'models': {'rclpy', 'mujoco', 'gymnasium', 'ncps', 'lnn_control.ros',
+               'lnn_control.train', 'lnn_control.envs'},
+    'envs': {'torch', 'rclpy', 'ncps', 'lnn_control.models', 'lnn_control.train',
+             'lnn_control.ros'},
+    'train': {'rclpy', 'ncps', 'lnn_control.ros'},
+    'ros': {'torch', 'ncps', 'lnn_control.models', 'lnn_control.train'},
+}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def _violations():
+    found = []
+    for part, forbidden in FORBIDDEN.items():
+        target = PKG / part
+        files = [target] if target.is_file() else sorted(target.rglob('*.py'))
+        for path in files:
+            for name in _imports(path):
+                for bad in forbidden:
+                    if name == bad or name.startswith(bad + '.'):
+                        found.append(f'{path.relative_to(ROOT)} imports {name}')
+    return found
+
+
+def test_import_rules_hold():
+    assert _violations() == []
+
+
+def test_rule_checker_sees_a_violation(tmp_path, monkeypatch):
+    fake = tmp_path / 'lnn_control'
+    (fake / 'runtime').mkdir(parents=True)
+    (fake / 'runtime' / 'bad.py').write_text('def f():\n    import torch\n')
+    monkeypatch.setattr(sys.modules[__name__], 'PKG', fake)
+    monkeypatch.setattr(sys.modules[__name__], 'ROOT', tmp_path)
+    assert any('imports torch' in v for v in _violations())
+
+
+@pytest.mark.parametrize('modules', [
+    'lnn_control.runtime, lnn_control.wirings, lnn_control.runtime.policy',
+])
+def test_robot_side_imports_with_torch_absent(modules):
+    code = ('import sys\n'
+            "sys.modules['torch'] = None\n"
+            f'import {modules}\n'
+            'from lnn_control.runtime import CELLS, load_policy\n'
+            "assert {'cfc', 'ltc', 'mlp', 'gru', 'lstm'} <= set(CELLS), sorted(CELLS)\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
