@@ -14,6 +14,9 @@ dt         (1, 1)           elapsed time since the previous step, seconds
 action     (1, action_size) de-normalised action
 state_out  (1, state_size)  the state to feed to the next step
 =========  ===============  ==================================================
+
+A model that ignores an input (``dt`` for a baseline without ``dt_input``, ``state`` for a
+one-frame MLP) gets a graph without it: ask ``session.get_inputs()`` what to feed.
 """
 
 from __future__ import annotations
@@ -102,12 +105,17 @@ def compare_onnx(policy: Union[str, os.PathLike], onnx_path: Union[str, os.PathL
     mean = np.asarray(spec.obs_mean, dtype=np.float32)
     std = np.asarray(spec.obs_std, dtype=np.float32)
     state = reference.cell.initial_state()[None, :]
+    # The exporter drops inputs a model ignores (dt for baselines without dt_input, the
+    # state of a one-frame MLP): feed what the graph declares.
+    wanted = {arg.name for arg in session.get_inputs()}
     worst = 0.0
     for _ in range(steps):
         obs = (mean + std * rng.standard_normal(spec.obs.size)).astype(np.float32)
         dt = float(rng.uniform(0.01, 0.2))
-        action, state = session.run(None, {'obs': obs[None, :], 'state': state,
-                                           'dt': np.full((1, 1), dt, dtype=np.float32)})
+        feeds = {'obs': obs[None, :], 'state': state,
+                 'dt': np.full((1, 1), dt, dtype=np.float32)}
+        action, state_out = session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+        state = state_out.reshape(state.shape)
         expected = reference.step(obs, dt)
         worst = max(worst, float(np.max(np.abs(action[0] - expected))),
                     float(np.max(np.abs(state[0] - reference.state))))

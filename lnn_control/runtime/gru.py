@@ -1,0 +1,150 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Numpy mirror of ``lnn_control.models.gru.GRU`` (kind 'gru'), batch 1.
+
+GRU (Cho et al. 2014) as torch computes it, gate order r, z, n, per layer l with input u:
+
+    r  = sigmoid(W_ir u + b_ir + W_hr h + b_hr)
+    z  = sigmoid(W_iz u + b_iz + W_hz h + b_hz)
+    n  = tanh(W_in u + b_in + r * (W_hn h + b_hn))
+    h' = n + z * (h - n)                    (= (1 - z) * n + z * h)
+    y  = W_out h'_{L-1} + b_out
+
+Fusion at load time: per layer one (D_l + H + 1, 4H) matrix acting on [u, h, 1] whose columns
+are [r, z | n from u | n from h] (n's two halves kept apart because r multiplies only the h
+half), biases in the last row. The r, z columns are pre-scaled by 1/2 because
+sigmoid(a) = 0.5 + 0.5 tanh(a / 2), which needs no exp and cannot overflow.
+
+State (num_layers * H,): layer 0 first; labels ``'gru<l>:<i>'``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Tuple
+
+from lnn_control.runtime.base import Cell, check_tensors, PolicyFormatError
+import numpy as np
+
+__all__ = ['GRUCell']
+
+
+class GRUCell(Cell):
+    """
+    Runtime GRU built from ``GRU.get_config()`` and its state_dict arrays.
+
+    Args:
+        config: the torch model's ``get_config()`` (input_size, output_size, hidden_size,
+            num_layers, dt_input; return_sequences is ignored).
+        tensors: ``{name: array}`` of the torch ``state_dict``; shapes are checked first.
+
+    """
+
+    kind = 'gru'
+
+    @staticmethod
+    def _sizes(config: Mapping[str, Any]) -> Tuple[int, int, int, int]:
+        try:
+            feature = int(config['input_size']) + int(bool(config.get('dt_input', False)))
+            hidden = int(config.get('hidden_size', 32))
+            layers = int(config.get('num_layers', 1))
+            out = int(config['output_size'])
+        except (KeyError, TypeError, ValueError) as err:
+            raise PolicyFormatError(f'gru config is incomplete or malformed: {err!r}') from err
+        return feature, hidden, layers, out
+
+    @staticmethod
+    def expected_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
+        """Name -> shape of every tensor a gru policy of this config holds."""
+        feature, hidden, layers, out = GRUCell._sizes(config)
+        shapes: Dict[str, Tuple[int, ...]] = {}
+        for k in range(layers):
+            shapes[f'rnn.weight_ih_l{k}'] = (3 * hidden, feature if k == 0 else hidden)
+            shapes[f'rnn.weight_hh_l{k}'] = (3 * hidden, hidden)
+            shapes[f'rnn.bias_ih_l{k}'] = (3 * hidden,)
+            shapes[f'rnn.bias_hh_l{k}'] = (3 * hidden,)
+        shapes['readout.weight'] = (out, hidden)
+        shapes['readout.bias'] = (out,)
+        return shapes
+
+    def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
+        check_tensors(self.kind, self.expected_shapes(config), tensors)
+        feature, hidden, layers, out = self._sizes(config)
+        self.input_size = int(config['input_size'])
+        self.output_size = out
+        self.hidden_size = hidden
+        self.num_layers = layers
+        self.dt_input = bool(config.get('dt_input', False))
+        self.state_size = layers * hidden
+        H = hidden
+
+        # [u, h, 1] input buffer per layer (layer l > 0 gets u from layer l - 1), and the
+        # readout's [h_{L-1}, 1]; the trailing 1 multiplies the bias row.
+        widths = [feature] + [H] * layers
+        bufs = [np.ones(w + H + 1, dtype=np.float32) for w in widths[:-1]]
+        ro = np.ones(H + 1, dtype=np.float32)
+        self._x0 = bufs[0]
+        self._layers = []
+        for k, d in enumerate(widths[:-1]):
+            w_ih = np.asarray(tensors[f'rnn.weight_ih_l{k}'], np.float64)  # (3H, D)
+            w_hh = np.asarray(tensors[f'rnn.weight_hh_l{k}'], np.float64)  # (3H, H)
+            b_ih = np.asarray(tensors[f'rnn.bias_ih_l{k}'], np.float64)
+            b_hh = np.asarray(tensors[f'rnn.bias_hh_l{k}'], np.float64)
+            w = np.zeros((d + H + 1, 4 * H))
+            w[:d, :2 * H] = 0.5 * w_ih[:2 * H].T
+            w[d:d + H, :2 * H] = 0.5 * w_hh[:2 * H].T
+            w[d + H, :2 * H] = 0.5 * (b_ih[:2 * H] + b_hh[:2 * H])
+            w[:d, 2 * H:3 * H] = w_ih[2 * H:].T
+            w[d + H, 2 * H:3 * H] = b_ih[2 * H:]
+            w[d:d + H, 3 * H:] = w_hh[2 * H:].T
+            w[d + H, 3 * H:] = b_hh[2 * H:]
+            pre = np.empty(4 * H, dtype=np.float32)
+            nxt = bufs[k + 1] if k + 1 < layers else ro
+            self._layers.append((
+                np.ascontiguousarray(w, dtype=np.float32),
+                bufs[k], bufs[k][d:d + H],                     # [u, h, 1], its h part
+                pre, pre[:2 * H], pre[:H], pre[H:2 * H],       # pre, rz, r, z
+                pre[2 * H:3 * H], pre[3 * H:],                 # n, W_hn h + b_hn
+                slice(k * H, (k + 1) * H), nxt[:H]))           # own state slice, next input
+        self._ro = ro
+        w_out = np.asarray(tensors['readout.weight'], np.float32)
+        b_out = np.asarray(tensors['readout.bias'], np.float32)
+        self._w_out = np.ascontiguousarray(np.vstack([w_out.T, b_out[None, :]]))  # (H+1, out)
+
+    def step(self, x: np.ndarray, h: np.ndarray, dt: float) -> Tuple[np.ndarray, np.ndarray]:
+        """
+        One control step.
+
+        Args:
+            x: (input_size,) observation.
+            h: (num_layers * H,) state, layer 0 first.
+            dt: elapsed time (s); a feature only when ``dt_input``.
+
+        Returns:
+            y: (output_size,) float32 action; h: (num_layers * H,) new state.
+
+        """
+        x0 = self._x0
+        x0[:self.input_size] = x
+        if self.dt_input:
+            x0[self.input_size] = dt
+        h_new = np.empty(self.state_size, dtype=np.float32)
+        for w, xh, h_in, pre, rz, r, z, n, hn, sl, nxt in self._layers:
+            h_in[:] = h[sl]
+            np.dot(xh, w, out=pre)  # (4H,)
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            hn *= r
+            n += hn
+            np.tanh(n, out=n)
+            hl = h_new[sl]
+            np.subtract(h_in, n, out=hl)
+            hl *= z
+            hl += n
+            nxt[:] = hl
+        return np.dot(self._ro, self._w_out), h_new
+
+    def neuron_labels(self) -> List[str]:
+        """``'gru<l>:<i>'`` per state element."""
+        return [f'gru{k}:{i}' for k in range(self.num_layers) for i in range(self.hidden_size)]
