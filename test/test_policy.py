@@ -1,0 +1,255 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Policy files: save/load round trips for every model kind, and every way a file is refused."""
+
+import json
+import os
+from pathlib import Path
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+import torch
+
+from lnn_control.models import CfC, GRU, LSTM, LTC, MLP
+from lnn_control.models.policy import load_model, model_tensors, save_policy
+from lnn_control.runtime import load_policy, PolicyFormatError
+from lnn_control.runtime.policy import (FORMAT_VERSION, METADATA_KEY, read_policy_file,
+                                        tensor_digest)
+from lnn_control.wirings import AutoNCP
+
+MAKERS = {
+    'cfc': lambda: CfC(5, AutoNCP(10, 2, seed=1)),
+    'cfc_fc': lambda: CfC(5, 8, proj_size=2, backbone_units=16),
+    'ltc': lambda: LTC(5, AutoNCP(10, 2, seed=2)),
+    'mlp': lambda: MLP(5, 2, hidden_sizes=(8,), frames=3),
+    'gru': lambda: GRU(5, 2, hidden_size=6, dt_input=True),
+    'lstm': lambda: LSTM(5, 2, hidden_size=6),
+}
+
+
+def _saved(tmp_path, make='cfc', suffix='.safetensors', **kwargs):
+    torch.manual_seed(0)
+    model = MAKERS[make]()
+    path = save_policy(model, tmp_path / f'p{suffix}', **kwargs)
+    return model, path
+
+
+@pytest.mark.parametrize('suffix', ['.safetensors', '.npz'])
+@pytest.mark.parametrize('make', sorted(MAKERS))
+def test_round_trip_runtime_matches_torch(tmp_path, make, suffix):
+    mean, std = [0.5, -1.0, 0.0, 2.0, 0.1], [2.0, 0.5, 1.0, 3.0, 1.0]
+    model, path = _saved(tmp_path, make, suffix, obs_mean=mean, obs_std=std,
+                         action_mean=[0.1, -0.2], action_std=[0.22, 2.84])
+    policy = load_policy(path)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(40, 5)).astype(np.float32)
+    dts = rng.uniform(0.01, 0.3, size=40).astype(np.float32)
+    actions = np.stack([policy.step(o, float(d)) for o, d in zip(obs, dts)])
+    x = (torch.from_numpy(obs) - torch.tensor(mean)) / torch.tensor(std)
+    with torch.no_grad():
+        y, _ = model(x[None], timespans=torch.from_numpy(dts)[None])
+    expected = y[0].numpy() * np.array([0.22, 2.84]) + np.array([0.1, -0.2])
+    np.testing.assert_allclose(actions, expected, atol=1e-5)
+    assert actions.dtype == np.float32
+    policy.reset()
+    np.testing.assert_array_equal(policy.state, np.zeros_like(policy.state))
+    assert len(policy.neuron_labels) == policy.state.size
+
+
+def test_spec_and_provenance_survive(tmp_path):
+    _, path = _saved(tmp_path, obs={'size': 5, 'names': list('abcde'), 'units': ['m'] * 5,
+                                    'low': [0.0] * 5, 'high': [3.5] * 5},
+                     action={'size': 2, 'names': ['v', 'w'], 'units': ['m/s', 'rad/s']},
+                     provenance={'env': 'toy', 'seed': 3}, observer={'lidar_beams': 5})
+    spec = load_policy(path).spec
+    assert spec.format_version == FORMAT_VERSION
+    assert spec.kind == 'cfc' and spec.config['units']['kind'] == 'auto_ncp'
+    assert spec.obs.names == list('abcde') and spec.obs.high == [3.5] * 5
+    assert spec.action.low == [-np.inf, -np.inf]  # unbounded survives JSON
+    assert spec.observer == {'lidar_beams': 5}
+    for key in ('created', 'command', 'lnn_control_version', 'torch_version', 'host'):
+        assert key in spec.provenance
+    assert spec.provenance['env'] == 'toy' and spec.provenance['seed'] == 3
+
+
+def test_load_model_rebuilds_the_torch_model(tmp_path):
+    model, path = _saved(tmp_path, 'ltc')
+    back = load_model(path)
+    assert type(back) is LTC and back.spec.kind == 'ltc'
+    x = torch.randn(2, 7, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x)[0], model(x)[0])
+
+
+def _rewrite(path, tensors=None, meta_update=None, digest=True):
+    tensors_in, spec, _ = read_policy_file(path)
+    tensors = tensors_in if tensors is None else tensors
+    meta = spec.to_json()
+    meta.update(meta_update or {})
+    meta['sha256'] = tensor_digest(tensors) if digest else '0' * 64
+    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(meta)})
+
+
+def test_refuses_missing_files_and_unknown_names(tmp_path):
+    with pytest.raises(FileNotFoundError, match='not found'):
+        load_policy(tmp_path / 'nope.safetensors')
+    with pytest.raises(FileNotFoundError, match='no built-in policy'):
+        load_policy('no_such_policy_name')
+
+
+@pytest.mark.parametrize('cut', [0.0, 0.001, 0.3, 0.9, 0.999])
+def test_refuses_truncated_files(tmp_path, cut):
+    _, path = _saved(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * cut)])
+    with pytest.raises(PolicyFormatError, match='truncated|corrupt'):
+        load_policy(path)
+
+
+def test_refuses_bit_flips_anywhere(tmp_path):
+    _, path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    original = tensor_digest(read_policy_file(path)[0])
+    rng = np.random.default_rng(1)
+    refused = 0
+    for position in rng.choice(len(data), size=40, replace=False):
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(flipped))
+        try:
+            load_policy(path)
+        except PolicyFormatError:
+            refused += 1
+            continue
+        # A flip in metadata text that leaves valid JSON (e.g. in provenance) may load, but
+        # then the weights are exactly the original ones.
+        assert tensor_digest(read_policy_file(path)[0]) == original
+    assert refused >= 30  # the bytes are mostly tensor data, every such flip is refused
+
+
+def test_refuses_newer_format_version(tmp_path):
+    _, path = _saved(tmp_path)
+    _rewrite(path, meta_update={'format_version': FORMAT_VERSION + 1})
+    with pytest.raises(PolicyFormatError, match='newer'):
+        load_policy(path)
+
+
+def test_refuses_shapes_that_do_not_match_the_metadata(tmp_path):
+    _, path = _saved(tmp_path)
+    tensors = read_policy_file(path)[0]
+    name = sorted(tensors)[0]
+    tensors[name] = np.zeros(tensors[name].shape[:-1] + (tensors[name].shape[-1] + 1,),
+                             dtype=np.float32)
+    _rewrite(path, tensors)
+    with pytest.raises(PolicyFormatError, match='shape'):
+        load_policy(path)
+    tensors.pop(name)
+    _rewrite(path, tensors)
+    with pytest.raises(PolicyFormatError, match='missing'):
+        load_policy(path)
+
+
+def test_refuses_checksum_mismatch_nan_and_unknown_kind(tmp_path):
+    _, path = _saved(tmp_path)
+    _rewrite(path, digest=False)
+    with pytest.raises(PolicyFormatError, match='checksum'):
+        load_policy(path)
+    tensors = read_policy_file(_saved(tmp_path)[1])[0]
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name].copy()
+    tensors[name].flat[0] = np.nan
+    _rewrite(path, tensors)
+    with pytest.raises(PolicyFormatError, match='NaN'):
+        load_policy(path)
+    _, path = _saved(tmp_path)
+    _rewrite(path, meta_update={'kind': 'transformer'})
+    with pytest.raises(PolicyFormatError, match='unknown model kind'):
+        load_policy(path)
+
+
+def test_refuses_pickles_and_foreign_files(tmp_path):
+    model, _ = _saved(tmp_path)
+    torch_file = tmp_path / 'model.safetensors'
+    with open(torch_file, 'wb') as handle:
+        pickle.dump({'weights': [1, 2, 3]}, handle, protocol=4)
+    with pytest.raises(PolicyFormatError, match='pickle'):
+        load_policy(torch_file)
+    torch.save(model.state_dict(), tmp_path / 'model.npz')  # a zip holding a pickle
+    with pytest.raises(PolicyFormatError, match='unpickl|not an lnn_control|corrupt'):
+        load_policy(tmp_path / 'model.npz')
+    obj = tmp_path / 'obj.npz'
+    np.savez(obj, a=np.array([{'x': 1}], dtype=object))
+    with pytest.raises(PolicyFormatError, match='unpickling'):
+        load_policy(obj)
+    plain = tmp_path / 'plain.safetensors'
+    save_file({'w': np.zeros(3, dtype=np.float32)}, str(plain))
+    with pytest.raises(PolicyFormatError, match='not an lnn_control policy'):
+        load_policy(plain)
+
+
+def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    model, path = _saved(tmp_path)
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise OSError('power cut')
+
+    monkeypatch.setattr(os, 'replace', crash)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    with pytest.raises(OSError, match='power cut'):
+        save_policy(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ['p.safetensors']
+
+
+@pytest.mark.slow
+def test_save_survives_kill_9(tmp_path):
+    """A process killed mid-save (SIGKILL) never leaves an unloadable file."""
+    path = tmp_path / 'big.safetensors'
+    script = (
+        'import torch, itertools\n'
+        'from lnn_control.models import CfC\n'
+        'from lnn_control.models.policy import save_policy\n'
+        'm = CfC(64, 256, backbone_units=512, backbone_layers=2)\n'
+        'for i in itertools.count():\n'
+        f'    save_policy(m, {str(path)!r}, provenance={{"i": i}})\n'
+        '    print(i, flush=True)\n')
+    proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3):
+            proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert load_policy(path).spec.kind == 'cfc'
+    leftovers = [p for p in Path(tmp_path).iterdir() if p.name != 'big.safetensors']
+    assert all(p.name.startswith('.big.safetensors.tmp') for p in leftovers)
+
+
+def test_policy_step_checks_dt_and_state(tmp_path):
+    _, path = _saved(tmp_path)
+    policy = load_policy(path)
+    obs = np.zeros(5, dtype=np.float32)
+    for bad in (0.0, -0.1, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='dt'):
+            policy.step(obs, bad)
+    with pytest.raises(ValueError, match='shape'):
+        policy.state = np.zeros(3)
+    policy.step(obs, 0.1)
+    saved = policy.state.copy()
+    a = policy.step(obs, 0.1)
+    policy.state = saved
+    np.testing.assert_array_equal(policy.step(obs, 0.1), a)
+
+
+def test_model_tensors_are_float32_state_dict(tmp_path):
+    model = MAKERS['cfc']()
+    tensors = model_tensors(model)
+    assert set(tensors) == set(model.state_dict())
+    assert all(t.dtype == np.float32 for t in tensors.values())
