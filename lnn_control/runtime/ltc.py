@@ -1,0 +1,250 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Numpy runtime of the liquid time-constant (LTC) network: one step at a time, batch 1.
+
+Mirrors :class:`lnn_control.models.ltc.LTC` (same config, same ``state_dict`` tensors, same
+outputs to float32 rounding); the equations, paper and arguments are documented there. Each
+step of elapsed time ``dt`` runs ``L = ode_unfolds`` fused semi-implicit Euler unfolds::
+
+    v_i <- (cm_i/D v_i + gleak_i vleak_i + sum_j a_ji erev_ji + sum_k sa_ki serev_ki)
+           / (cm_i/D + gleak_i + sum_j a_ji + sum_k sa_ki + epsilon),     D = dt / L
+
+with synaptic conductances ``a_ji = w_ji sigmoid(sigma_ji (v_j - mu_ji))`` (``sa`` likewise
+for the mapped inputs).
+
+Liquid time constant (``LTCCell.time_constant``)
+-------------------------------------------------
+Rewriting the ODE as ``cm_i dv_i/dt = -(gleak_i + sum_j a_ji + sum_k sa_ki) v_i + ...`` shows
+each neuron relaxing with the state- and input-dependent time constant::
+
+    tau_i = cm_i / (gleak_i + sum_j a_ji + sum_k sa_ki)          (seconds)
+
+``time_constant`` is this vector (N,) for the last step, evaluated with the conductances of
+its last solver unfold (those that produced the returned state). Small ``tau_i``: the neuron
+follows its inputs quickly; large: it integrates and remembers. It is what the paper calls the
+liquid time constant and what the inspection tools plot. ``None`` before the first step.
+
+How the step is made cheap (~30 numpy calls for an AutoNCP(19, 6) with 6 unfolds)
+---------------------------------------------------------------------------------
+At load: softplus is applied once; only existing synapses are kept (S of N*N); the logistic
+is written ``sigmoid(z) = (1 + tanh(z/2)) / 2`` with the halves folded into the weights; the
+input mapping is folded into the sensory weights. One buffer ``u = [t (S) | v (N) | 1]``
+holds the tanh activations, the state and a constant 1, so that an unfold is four calls::
+
+    t  = tanh([v, 1] @ G)                  G (N+1, S):  sigma/2 at the source rows, -mu sigma/2
+    nd = u @ M                             M (S+N+1, 2N): [numerator | denominator]; the v rows
+                                           hold cm/D on the diagonal, the last row the step's
+                                           constants (leak, sensory sums, cm/D, epsilon)
+    v  = nd[:N] / nd[N:]
+
+The sensory sums enter the last row of ``M`` once per step; ``cm/D`` is refreshed only when
+``dt`` changes. Buffers are preallocated; ``step`` returns fresh ``y`` and ``h`` arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from lnn_control.runtime.base import Cell, check_tensors, PolicyFormatError
+from lnn_control.runtime.memory import MemoryStep
+from lnn_control.wirings import FullyConnected, Wiring
+import numpy as np
+
+__all__ = ['LTCCell']
+
+_MAPPINGS = ('affine', 'linear', 'none')
+
+
+def _wiring(config: Mapping[str, Any]) -> Wiring:
+    units = config['units']
+    wiring = Wiring.from_dict(units) if isinstance(units, dict) else FullyConnected(int(units))
+    return wiring.build(int(config['input_size']))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x.astype(np.float64))
+
+
+class LTCCell(Cell):
+    """
+    One LTC step in float32 numpy, built from an LTC policy's config and tensors.
+
+    Args:
+        config: ``LTC.get_config()`` (input_size, units as a wiring dict or int,
+            return_sequences, mixed_memory, input_mapping, output_mapping, ode_unfolds,
+            epsilon, implicit_param_constraints).
+        tensors: the model's ``state_dict`` as arrays (checked against ``expected_shapes``).
+
+    State: ``(N,)`` neuron potentials with state index == neuron id, then with mixed memory
+    the ``(N,)`` LSTM cell state: ``state_size`` N or 2N. Output: the motor neurons mapped,
+    ``(output_dim,)``.
+
+    """
+
+    kind = 'ltc'
+
+    @staticmethod
+    def expected_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
+        """Name -> shape of every tensor an LTC policy of this config holds."""
+        wiring = _wiring(config)
+        n, i, o = wiring.units, wiring.input_dim, wiring.output_dim
+        shapes: Dict[str, Tuple[int, ...]] = {
+            'gleak': (n,), 'vleak': (n,), 'cm': (n,),
+            'sigma': (n, n), 'mu': (n, n), 'w': (n, n), 'erev': (n, n),
+            'sensory_sigma': (i, n), 'sensory_mu': (i, n), 'sensory_w': (i, n),
+            'sensory_erev': (i, n)}
+        for name, size in (('input', i), ('output', o)):
+            mapping = config.get(f'{name}_mapping', 'affine')
+            if mapping not in _MAPPINGS:
+                raise PolicyFormatError(f'ltc {name}_mapping must be one of {_MAPPINGS}, '
+                                        f'got {mapping!r}')
+            if mapping in ('affine', 'linear'):
+                shapes[f'{name}_w'] = (size,)
+            if mapping == 'affine':
+                shapes[f'{name}_b'] = (size,)
+        if config.get('mixed_memory', False):
+            shapes.update(MemoryStep.expected_shapes(i, n))
+        return shapes
+
+    def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
+        check_tensors(self.kind, self.expected_shapes(config), tensors)
+        wiring = _wiring(config)
+        self.wiring = wiring
+        n, i, o = wiring.units, wiring.input_dim, wiring.output_dim
+        self.units, self.input_size, self.output_size = n, i, o
+        self.mixed_memory = bool(config.get('mixed_memory', False))
+        self.state_size = 2 * n if self.mixed_memory else n
+        self.ode_unfolds = int(config.get('ode_unfolds', 6))
+        epsilon = float(config.get('epsilon', 1e-8))
+        t = {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items()}
+        positive = (_softplus if config.get('implicit_param_constraints', True)
+                    else (lambda p: p))
+        gleak, cm = positive(t['gleak']), positive(t['cm'])
+        w, sw = positive(t['w']), positive(t['sensory_w'])
+        in_w = t.get('input_w', np.ones(i))
+        in_b = t.get('input_b', np.zeros(i))
+        self._out_w = t.get('output_w', np.ones(o)).astype(np.float32)
+        self._out_b = t.get('output_b', np.zeros(o)).astype(np.float32)
+
+        # Recurrent synapses: G (N+1, S) gives z/2 from [v, 1]; M rows per synapse give
+        # halves of the [numerator | denominator] contributions (sigmoid = (1 + tanh)/2).
+        src, dest = np.nonzero(wiring.adjacency)
+        s = len(src)
+        sig = t['sigma'][src, dest]
+        g = np.zeros((n + 1, s))
+        g[src, np.arange(s)] = 0.5 * sig
+        g[n] = -0.5 * t['mu'][src, dest] * sig
+        m = np.zeros((s + n + 1, 2 * n))
+        m[np.arange(s), dest] = 0.5 * w[src, dest] * t['erev'][src, dest]
+        m[np.arange(s), n + dest] = 0.5 * w[src, dest]
+
+        # Sensory synapses, with the input mapping folded in: sg (I+1, SS) from [x, 1].
+        ssrc, sdest = np.nonzero(wiring.sensory_adjacency)
+        ss = len(ssrc)
+        ssig = t['sensory_sigma'][ssrc, sdest]
+        sg = np.zeros((i + 1, ss))
+        sg[ssrc, np.arange(ss)] = 0.5 * ssig * in_w[ssrc]
+        sg[i] = 0.5 * ssig * (in_b[ssrc] - t['sensory_mu'][ssrc, sdest])
+        sm = np.zeros((ss + 1, 2 * n))
+        sm[np.arange(ss), sdest] = 0.5 * sw[ssrc, sdest] * t['sensory_erev'][ssrc, sdest]
+        sm[np.arange(ss), n + sdest] = 0.5 * sw[ssrc, sdest]
+        # The constant row: leak terms, epsilon and the "+1/2" halves of both sigmoid sums.
+        sm[ss, :n] = (gleak * t['vleak'] + m[:s, :n].sum(0) + sm[:ss, :n].sum(0))
+        sm[ss, n:] = gleak + epsilon + m[:s, n:].sum(0) + sm[:ss, n:].sum(0)
+
+        f32 = np.float32
+        self._g, self._m = g.astype(f32), m.astype(f32)
+        self._sg, self._sm = sg.astype(f32), sm.astype(f32)
+        self._cm = cm.astype(f32)
+        self._epsilon = f32(epsilon)
+        self._s, self._ss = s, ss
+        self._memory = MemoryStep(tensors) if self.mixed_memory else None
+        self._out_mapped = config.get('output_mapping', 'affine') != 'none'
+
+        # Buffers and the views the step uses (slicing once here, not per call).
+        self._u = np.zeros(s + n + 1, dtype=f32)  # [tanh (S) | v (N) | 1]
+        self._u[-1] = 1.0
+        self._x = np.zeros(i + 1, dtype=f32)  # [x (I) | 1]
+        self._x[-1] = 1.0
+        self._st = np.zeros(ss + 1, dtype=f32)  # [sensory tanh (SS) | 1]
+        self._st[-1] = 1.0
+        self._nd = np.zeros(2 * n, dtype=f32)
+        self._t, self._v1, self._v = self._u[:s], self._u[s:], self._u[s:s + n]
+        self._v_out = self._u[s:s + o]
+        self._num, self._den = self._nd[:n], self._nd[n:]
+        self._x_in, self._st_t = self._x[:i], self._st[:ss]
+        self._last_row = self._m[-1]  # the step constants, written by the sensory product
+        # cm/D enters the denominator constants (sm's constant row) and, as a diagonal,
+        # M's v rows; both are refreshed only when dt changes.
+        self._const_den = self._sm[-1, n:].copy()
+        self._sm_den = self._sm[-1, n:]
+        flat = self._m.reshape(-1)
+        self._diag = flat[s * 2 * n:(s + n) * 2 * n:2 * n + 1]  # strided view of M
+        self._dt: Optional[float] = None
+        self._stepped = False
+
+    def _set_dt(self, dt: float) -> None:
+        if not dt > 0.0:
+            raise ValueError(f'dt must be > 0 seconds, got {dt}')
+        np.multiply(self._cm, np.float32(self.ode_unfolds / dt), out=self._diag)  # cm / D
+        np.add(self._const_den, self._diag, out=self._sm_den)
+        self._dt = dt
+
+    def step(self, x: np.ndarray, h: np.ndarray, dt: float) -> Tuple[np.ndarray, np.ndarray]:
+        """Advance by ``dt`` seconds on input ``x`` (input_size,); return (y, new h)."""
+        if dt != self._dt:
+            self._set_dt(float(dt))
+        dot, tanh, divide = np.dot, np.tanh, np.divide
+        v = self._v
+        self._x_in[:] = x
+        if self._memory is not None:
+            n = self.units
+            h = np.asarray(h, dtype=np.float32)
+            h_new = np.empty(2 * n, dtype=np.float32)
+            v[:] = self._memory.step(self._x_in, h[:n], h[n:], c_out=h_new[n:])[0]
+        else:
+            v[:] = h
+        # Sensory sums: once per step, into the constant row of M.
+        st_t = self._st_t
+        dot(self._x, self._sg, out=st_t)
+        tanh(st_t, out=st_t)
+        dot(self._st, self._sm, out=self._last_row)
+        t, v1, u, m, nd, g = self._t, self._v1, self._u, self._m, self._nd, self._g
+        num, den = self._num, self._den
+        for _ in range(self.ode_unfolds):
+            dot(v1, g, out=t)  # z/2 of every synapse, (S,)
+            tanh(t, out=t)
+            dot(u, m, out=nd)  # [numerator | denominator], (2N,)
+            divide(num, den, out=v)
+        self._stepped = True
+        if self._memory is not None:
+            h_new[:self.units] = v
+        else:
+            h_new = v.copy()
+        if self._out_mapped:
+            y = np.multiply(self._v_out, self._out_w)
+            y += self._out_b
+        else:
+            y = self._v_out.copy()
+        return y, h_new
+
+    @property
+    def time_constant(self) -> Optional[np.ndarray]:
+        """Each neuron's liquid time constant tau_i (N,) in seconds at the last step."""
+        if not self._stepped:
+            return None
+        n = self.units
+        # gleak + the synaptic and sensory conductances of the last unfold: the denominator
+        # without cm/D (kept apart, not subtracted, for precision at small dt) and epsilon.
+        conductance = (np.dot(self._t, self._m[:self._s, n:])
+                       + np.dot(self._st_t, self._sm[:self._ss, n:])
+                       + (self._const_den - self._epsilon))
+        return self._cm / conductance
+
+    def neuron_labels(self) -> List[str]:
+        """'<type>:<id>' per neuron (motor, command, inter), then 'memory:<i>' if mixed."""
+        labels = [f'{self.wiring.neuron_type(k)}:{k}' for k in range(self.units)]
+        if self.mixed_memory:
+            labels += [f'memory:{k}' for k in range(self.units)]
+        return labels
