@@ -15,15 +15,15 @@ import argparse
 import tempfile
 
 import common
+from lnn_control.models import CfC
+from lnn_control.models import LTC
+from lnn_control.models.export import export_onnx
+from lnn_control.models.policy import save_policy
+from lnn_control.runtime import load_policy
 import ncps.torch
 import ncps.wirings
 import numpy as np
 import torch
-
-from lnn_control.models import CfC, LTC
-from lnn_control.models.export import export_onnx
-from lnn_control.models.policy import save_policy
-from lnn_control.runtime import load_policy
 
 torch.set_num_threads(1)
 

@@ -14,11 +14,11 @@ shown as an extra row. ``--profile`` prints where our time goes (torch.profiler)
 import argparse
 
 import common
+from lnn_control.models import CfC
+from lnn_control.models import LTC
 import ncps.torch
 import ncps.wirings
 import torch
-
-from lnn_control.models import CfC, LTC
 
 torch.set_num_threads(1)
 BATCH, SEQ = 32, 64
@@ -75,7 +75,8 @@ def main() -> None:
         for name in cases:
             rows.append((kind, name, rate[name], rate[name] / rate['ncps']))
         if args.profile:
-            from torch.profiler import profile, ProfilerActivity
+            from torch.profiler import profile
+            from torch.profiler import ProfilerActivity
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 for _ in range(2):
                     cases['ours']()

@@ -26,6 +26,7 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 # name -> (input size, factory of the ncps `units` argument). fc_dense crosses the size where
 # LTC switches from synapse lists to dense matrices (recurrent and sensory); ncp and random
 # come back from Wiring.from_ncps as Custom wirings.

@@ -9,17 +9,25 @@ import pickle
 import subprocess
 import sys
 
+from lnn_control.models import CfC
+from lnn_control.models import GRU
+from lnn_control.models import LSTM
+from lnn_control.models import LTC
+from lnn_control.models import MLP
+from lnn_control.models.policy import load_model
+from lnn_control.models.policy import model_tensors
+from lnn_control.models.policy import save_policy
+from lnn_control.runtime import load_policy
+from lnn_control.runtime import PolicyFormatError
+from lnn_control.runtime.policy import FORMAT_VERSION
+from lnn_control.runtime.policy import METADATA_KEY
+from lnn_control.runtime.policy import read_policy_file
+from lnn_control.runtime.policy import tensor_digest
+from lnn_control.wirings import AutoNCP
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 import torch
-
-from lnn_control.models import CfC, GRU, LSTM, LTC, MLP
-from lnn_control.models.policy import load_model, model_tensors, save_policy
-from lnn_control.runtime import load_policy, PolicyFormatError
-from lnn_control.runtime.policy import (FORMAT_VERSION, METADATA_KEY, read_policy_file,
-                                        tensor_digest)
-from lnn_control.wirings import AutoNCP
 
 MAKERS = {
     'cfc': lambda: CfC(5, AutoNCP(10, 2, seed=1)),

@@ -1,0 +1,662 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+PiBotNav-v0: a TurtleBot3 Burger class robot drives to a goal among obstacles (MuJoCo).
+
+## Description
+A differential-drive robot (``sim/pibot.xml``: TurtleBot3 Burger dimensions, 1 kg, wheel
+velocity servos, IMU, wheel encoders, a 360-beam LDS-01 style lidar) starts at a random pose in
+a walled 4 m x 4 m arena with ``n_obstacles`` cylinders and boxes placed at random, and must
+reach a goal position without touching anything. Free space is always connected: obstacles
+keep 0.4 m from each other and from the walls, more than the robot's 0.27 m width.
+
+The observation is built exactly as the ROS controller builds it: the environment assembles
+the readings the robot's topics would carry (``/scan`` LaserScan, ``/odom`` Odometry, the goal
+in the odom frame) and passes them through the shared ``lnn_control.runtime.observer.Observer``;
+the action goes through the shared ``lnn_control.runtime.actuator.Actuator``, then the
+differential-drive kinematics, to the wheel servos.
+
+Timing follows the real robot. Physics runs at 200 Hz. Odometry arrives at 20 Hz, and one
+``step`` is one control step: it ends when the next odometry message is received, so its
+elapsed time ``info['dt']`` is the difference of odometry stamps, 0.05 s nominally, longer when
+messages are lost (``drop``) and varying with ``dt_jitter``; it is always a whole number of 5 ms
+physics steps, so it is the true elapsed time. The lidar runs on its own 5 Hz clock (random
+phase per episode) and the latest scan is held between scans: a new scan arrives every 4th step
+(``info['new_scan']``). Odometry is computed like the TurtleBot3 driver (turtlebot3_node
+odometry.cpp with ``use_imu``): travel from the wheel encoders, heading change from the IMU,
+integrated in the odom frame (the robot's pose at reset) at every odometry tick.
+
+## Action Space
+``Box([-0.22, -2.84], [0.22, 2.84], (2,), float32)`` (limits from ``actuator``):
+
+| Num | Action                       | Min   | Max  | Unit  |
+|-----|------------------------------|-------|------|-------|
+| 0   | forward speed command v      | -0.22 | 0.22 | m/s   |
+| 1   | yaw rate command w           | -2.84 | 2.84 | rad/s |
+
+The Actuator clips it, rate-limits it (2.5 m/s^2, 3.2 rad/s^2 over the previous step's dt) and
+turns a non-finite action into a stop. Each wheel is limited to 6.88 rad/s (0.227 m/s), so full
+speed and full turn rate together saturate a wheel, as on the robot.
+
+## Observation Space
+``Box(low, high, (17,), float32)`` with the default ``observer`` (see ``Observer``):
+
+| Num  | Observation                                      | Min  | Max | Unit  |
+|------|--------------------------------------------------|------|-----|-------|
+| 0-11 | nearest lidar return per 30 deg sector, sector k | 0    | 1   | 1     |
+|      | centred at k * 30 deg (CCW from ahead);          |      |     |       |
+|      | (r - 0.12) / (3.5 - 0.12), 1 = nothing in range  |      |     |       |
+| 12   | forward speed v (odometry)                       | -0.3 | 0.3 | m/s   |
+| 13   | yaw rate w (odometry)                            | -3   | 3   | rad/s |
+| 14   | distance to the goal (odometry), clipped         | 0    | 5   | m     |
+| 15   | sine of the goal bearing in the robot frame      | -1   | 1   | 1     |
+| 16   | cosine of the goal bearing                       | -1   | 1   | 1     |
+
+## Rewards
+``reward = reward_progress + reward_goal + reward_collision + reward_time``, each in ``info``:
+
+- ``reward_progress``: ``progress_weight`` x decrease of the true distance to the goal (m).
+- ``reward_goal``: ``goal_reward`` on reaching the goal.
+- ``reward_collision``: ``-collision_penalty`` on a collision.
+- ``reward_time``: ``-time_penalty`` x dt (per second).
+
+## Starting State
+Robot pose uniform in the arena (0.35 m from the walls), heading uniform; goal uniform (0.3 m
+from the walls) at least ``min_goal_distance`` away; obstacles uniform, 0.4 m from the walls,
+from each other and from the start, 0.3 m from the goal. All drawn from the env's seeded RNG.
+
+## Episode End
+- Terminated: the robot's centre (base_footprint, between the wheels) is within
+  ``goal_tolerance`` of the goal (``info['is_success']``), or its body touches a wall or an
+  obstacle (``info['collision']``; contacts are checked at every odometry and lidar tick).
+- Truncated: ``time_limit`` seconds of simulated time have passed (checked by the env; the
+  registered id adds no step limit, since steps vary in length).
+
+## Info
+``dt`` (s), ``time`` (s), the four reward terms, ``is_success``, ``collision``, ``distance``
+(true distance to the goal, m), ``new_scan`` (a scan arrived during this step), ``dropped``
+(odometry messages lost in this step), ``command`` ((v, w) sent to the wheels, after the
+Actuator) and ``state``: a ``NavState`` with the true pose, twist, goal and obstacles, for
+privileged experts (``lnn_control.envs.experts``) and DAgger.
+
+## Arguments
+``gymnasium.make('lnn_control/PiBotNav-v0', n_obstacles=8, drop=0.2)``
+
+| Parameter           | Type            | Default | Description                                   |
+|---------------------|-----------------|---------|-----------------------------------------------|
+| `n_obstacles`       | int             | 8       | obstacles per episode (0-16)                  |
+| `goal_tolerance`    | float           | 0.15    | success radius (m)                            |
+| `min_goal_distance` | float           | 1.5     | least start-goal distance (m)                 |
+| `time_limit`        | float           | 60      | truncation time (s of simulated time)         |
+| `obs_noise`         | float           | 0       | std of Gaussian noise on each observation     |
+|                     |                 |         | element, in units of its scale: 1 for lidar,  |
+|                     |                 |         | sin, cos; max_v, max_w; 1 m for the distance; |
+|                     |                 |         | then clipped to the observation bounds        |
+| `drop`              | float           | 0       | probability that a sensor message is lost: a  |
+|                     |                 |         | lost scan keeps the previous scan, a lost     |
+|                     |                 |         | odometry message extends the step to the next |
+|                     |                 |         | one (larger dt; at most 20 in a row)          |
+| `dt_jitter`         | float           | 0       | odometry period = nominal x (1 + U(-j, j)),   |
+|                     |                 |         | rounded to 5 ms physics steps (0 <= j < 1)    |
+| `action_delay`      | float           | 0       | seconds from a step's action to the wheels    |
+|                     |                 |         | (0.05 = one control step), rounded to 5 ms    |
+| `mass_scale`        | float           | 1       | robot mass and inertia factor                 |
+| `friction_scale`    | float           | 1       | factor on every geom's friction               |
+| `motor_gain`        | float or (l, r) | 1       | wheel speed = gain x commanded speed, per     |
+|                     |                 |         | wheel (unequal gains make the robot drift)    |
+| `observer`          | ObserverConfig  | default | observation (dict accepted)                   |
+| `actuator`          | ActuatorConfig  | default | command limits and action space (dict ok)     |
+| `odom_rate`         | float           | 20      | odometry / control rate (Hz)                  |
+| `scan_rate`         | float           | 5       | lidar rate (Hz)                               |
+| `progress_weight`   | float           | 10      | reward per metre of progress                  |
+| `goal_reward`       | float           | 10      | reward for reaching the goal                  |
+| `collision_penalty` | float           | 10      | penalty for a collision                       |
+| `time_penalty`      | float           | 0.1     | penalty per second                            |
+| `timestep`          | float or None   | None    | physics step (s); None: the file's, 0.005.    |
+|                     |                 |         | 0.01 runs ~2x faster with the same wheel      |
+|                     |                 |         | tracking, dt_jitter then rounds to 10 ms      |
+| `xml_file`          | str             | pibot   | MJCF path (default ``sim/pibot.xml``)         |
+| `render_mode`       | str or None     | None    | 'rgb_array', ... (headless: MUJOCO_GL=egl)    |
+
+``reset(seed=..., options=...)`` accepts ``options`` with any of ``'start'`` (x, y, yaw),
+``'goal'`` (x, y) and ``'obstacles'`` (a list of (slot, x, y, yaw); slots 0-7 are cylinders of
+radius 0.08, 0.10, 0.12, 0.15 twice over, 8-15 boxes of half sizes (0.08, 0.08), (0.10, 0.10),
+(0.12, 0.08), (0.15, 0.10) twice over) in world coordinates; what is given replaces the random
+draw. For a ROS bridge, ``scan``, ``odom``, ``goal``, ``imu()`` and ``joints()`` give the latest
+readings and ``set_goal`` moves the goal.
+
+## Version History
+* v0: initial version.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+import math
+import os
+from pathlib import Path
+import sys
+from typing import Any, Deque, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+from gymnasium import spaces
+from gymnasium import utils
+from gymnasium.envs.mujoco import MujocoEnv
+from lnn_control.runtime.actuator import Actuator
+from lnn_control.runtime.actuator import ActuatorConfig
+from lnn_control.runtime.actuator import WHEEL_RADIUS
+from lnn_control.runtime.actuator import wheel_speeds
+from lnn_control.runtime.observer import Goal
+from lnn_control.runtime.observer import ImuReading
+from lnn_control.runtime.observer import JointsReading
+from lnn_control.runtime.observer import Observer
+from lnn_control.runtime.observer import ObserverConfig
+from lnn_control.runtime.observer import OdomReading
+from lnn_control.runtime.observer import ScanReading
+import mujoco
+import numpy as np
+
+__all__ = ['PiBotNavEnv', 'NavState', 'sim_path', 'ARENA_HALF', 'ROBOT_RADIUS',
+           'SCAN_BEAMS', 'SCAN_RANGE_MIN', 'SCAN_RANGE_MAX']
+
+ARENA_HALF = 2.0          # m, inner faces of the walls at +-2 m
+ROBOT_RADIUS = 0.135      # m, footprint corner (-0.101, +-0.089) from base_footprint
+SCAN_BEAMS = 360          # LDS-01: 1 deg resolution, angle_min 0, counter-clockwise
+SCAN_RANGE_MIN = 0.12     # m, LDS-01
+SCAN_RANGE_MAX = 3.5      # m, LDS-01
+MAX_DROPPED_IN_A_ROW = 20
+_OBSTACLE_SLOTS = 16
+_START_MARGIN = 0.35      # m, start position to walls
+_GOAL_MARGIN = 0.3        # m, goal to walls
+_GAP = 0.4                # m, obstacle to obstacle, to walls and to the start (edge to edge)
+_GOAL_GAP = 0.3           # m, obstacle edge to the goal
+_OBSTACLE_GROUP = 1        # geom group of walls and obstacles: the one the lidar sees
+_PARKED_GROUP = 4          # unused obstacle slots
+_DEFAULT_CAMERA = {'distance': 6.0, 'elevation': -90.0, 'azimuth': 90.0,
+                   'lookat': np.zeros(3)}
+
+
+def sim_path(name: str = 'pibot.xml') -> str:
+    """Path of a file in the package's ``sim/`` folder (source tree or installed share)."""
+    candidates = [Path(__file__).resolve().parents[2] / 'sim' / name,
+                  Path(sys.prefix) / 'share' / 'lnn_control' / 'sim' / name]
+    for prefix in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep):
+        if prefix:
+            candidates.append(Path(prefix) / 'share' / 'lnn_control' / 'sim' / name)
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    raise FileNotFoundError(f'{name} not found in ' + ', '.join(str(p) for p in candidates))
+
+
+@dataclass(frozen=True)
+class NavState:
+    """
+    The true (privileged) state of a PiBotNav episode, world frame.
+
+    Attributes:
+        x, y, yaw: robot pose (base_footprint), m and rad.
+        v, w: robot forward speed (m/s) and yaw rate (rad/s).
+        goal_x, goal_y: goal position (m).
+        obstacles: one (x, y, yaw, shape, a, b) tuple per obstacle: shape 0 is a cylinder of
+            radius a (b = 0), shape 1 a box of half sizes a, b along its own x and y.
+        arena_half: the walls' inner faces are at x, y = +-arena_half (m).
+        odom_origin: the odom frame's (x, y, yaw) in the world (the pose at reset).
+        time: simulated seconds since reset.
+
+    """
+
+    x: float
+    y: float
+    yaw: float
+    v: float
+    w: float
+    goal_x: float
+    goal_y: float
+    obstacles: Tuple[Tuple[float, float, float, int, float, float], ...]
+    arena_half: float
+    odom_origin: Tuple[float, float, float]
+    time: float
+
+
+class PiBotNavEnv(MujocoEnv, utils.EzPickle):
+    """Goal reaching among obstacles for a TurtleBot3 Burger class robot; see the module doc."""
+
+    metadata = {'render_modes': ['human', 'rgb_array', 'depth_array', 'rgbd_tuple'],
+                'render_fps': 20}
+
+    def __init__(
+        self,
+        n_obstacles: int = 8,
+        goal_tolerance: float = 0.15,
+        min_goal_distance: float = 1.5,
+        time_limit: float = 60.0,
+        obs_noise: float = 0.0,
+        drop: float = 0.0,
+        dt_jitter: float = 0.0,
+        action_delay: float = 0.0,
+        mass_scale: float = 1.0,
+        friction_scale: float = 1.0,
+        motor_gain: Union[float, Sequence[float]] = 1.0,
+        observer: Union[ObserverConfig, Mapping[str, Any], None] = None,
+        actuator: Union[ActuatorConfig, Mapping[str, Any], None] = None,
+        odom_rate: float = 20.0,
+        scan_rate: float = 5.0,
+        progress_weight: float = 10.0,
+        goal_reward: float = 10.0,
+        collision_penalty: float = 10.0,
+        time_penalty: float = 0.1,
+        timestep: Optional[float] = None,
+        xml_file: Optional[str] = None,
+        render_mode: Optional[str] = None,
+        width: int = 480,
+        height: int = 480,
+        default_camera_config: Optional[Dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        utils.EzPickle.__init__(
+            self, n_obstacles, goal_tolerance, min_goal_distance, time_limit, obs_noise, drop,
+            dt_jitter, action_delay, mass_scale, friction_scale, motor_gain, observer,
+            actuator, odom_rate, scan_rate, progress_weight, goal_reward, collision_penalty,
+            time_penalty, timestep, xml_file, render_mode, width, height, default_camera_config,
+            **kwargs)
+        if not 0 <= int(n_obstacles) <= _OBSTACLE_SLOTS:
+            raise ValueError(f'n_obstacles must be in 0..{_OBSTACLE_SLOTS}, got {n_obstacles}')
+        if not 0.0 <= drop < 1.0:
+            raise ValueError(f'drop is a probability < 1, got {drop}')
+        if not 0.0 <= dt_jitter < 1.0:
+            raise ValueError(f'dt_jitter is a fraction in [0, 1), got {dt_jitter}')
+        for name, value in (('obs_noise', obs_noise), ('action_delay', action_delay),
+                            ('mass_scale', mass_scale), ('friction_scale', friction_scale)):
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'{name} must be finite and >= 0, got {value}')
+        self.n_obstacles = int(n_obstacles)
+        self.goal_tolerance = float(goal_tolerance)
+        self.min_goal_distance = float(min_goal_distance)
+        self.time_limit = float(time_limit)
+        self.obs_noise = float(obs_noise)
+        self.drop = float(drop)
+        self.dt_jitter = float(dt_jitter)
+        self.action_delay = float(action_delay)
+        self.mass_scale = float(mass_scale)
+        self.friction_scale = float(friction_scale)
+        self.motor_gain = np.broadcast_to(np.asarray(motor_gain, dtype=np.float64), (2,)).copy()
+        self.weights = {'progress': float(progress_weight), 'goal': float(goal_reward),
+                        'collision': float(collision_penalty), 'time': float(time_penalty)}
+        self.observer = Observer(observer)
+        self.actuator = Actuator(actuator)
+
+        path = xml_file or sim_path('pibot.xml')
+        xml_timestep = mujoco.MjModel.from_xml_path(path).opt.timestep
+        timestep = float(timestep or xml_timestep)
+        self._odom_ticks = _ticks(1.0 / odom_rate, timestep, 'odom_rate')
+        self._scan_ticks = _ticks(1.0 / scan_rate, timestep, 'scan_rate')
+        # MujocoEnv checks render_fps against the file's timestep; it is fixed up below.
+        self.metadata = dict(self.metadata,
+                             render_fps=int(round(1.0 / (xml_timestep * self._odom_ticks))))
+        space = self.observer.space()
+        observation_space = spaces.Box(np.array(space['low'], dtype=np.float32),
+                                       np.array(space['high'], dtype=np.float32),
+                                       dtype=np.float32)
+        MujocoEnv.__init__(self, path, self._odom_ticks, observation_space=observation_space,
+                           render_mode=render_mode, width=width, height=height,
+                           default_camera_config=default_camera_config or _DEFAULT_CAMERA,
+                           **kwargs)
+        self.model.opt.timestep = timestep
+        self.metadata['render_fps'] = int(round(odom_rate))
+        self._setup_model()
+        self._delay_ticks = int(round(self.action_delay / self.model.opt.timestep))
+        self._noise_scale = np.array(
+            [1.0] * self.observer.config.lidar_sectors
+            + [self.actuator.config.max_v, self.actuator.config.max_w, 1.0, 1.0, 1.0],
+            dtype=np.float32)
+        self._queue: Deque[Tuple[int, np.ndarray]] = deque()
+        self._reset_options: Dict[str, Any] = {}
+        self._scan: Optional[ScanReading] = None
+        self._odom = OdomReading(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        self._goal = Goal(0.0, 0.0)
+
+    # -- model -------------------------------------------------------------------------------
+    def _setup_model(self) -> None:
+        m = self.model
+        self._robot_body = m.body('base_footprint').id
+        robot = [m.body(name).id for name in ('base_footprint', 'wheel_left', 'wheel_right')]
+        m.body_mass[robot] *= self.mass_scale
+        m.body_inertia[robot] *= self.mass_scale
+        m.geom_friction[:] *= self.friction_scale
+        mujoco.mj_setConst(m, self.data)
+        self._lidar_site = m.site('lidar').id
+        self._goal_mocap = m.body_mocapid[m.body('goal').id]
+        self._root_qpos = m.jnt_qposadr[m.joint('root').id]
+        self._root_qvel = m.jnt_dofadr[m.joint('root').id]
+        self._wheel_joints = ['wheel_left', 'wheel_right']
+        adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
+        self._enc_adr = np.array([adr['wheel_left_pos'], adr['wheel_right_pos']])
+        self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
+        self._gyro_adr = adr['imu_gyro']
+        self._accel_adr = adr['imu_accel']
+        self._quat_adr = adr['imu_quat']
+        self._bumper_adr = adr['bumper']
+        slots = []
+        for k in range(_OBSTACLE_SLOTS):
+            body = m.body(f'obstacle_{k}').id
+            geom = m.geom(f'obstacle_{k}').id
+            size = m.geom_size[geom]
+            if m.geom_type[geom] == mujoco.mjtGeom.mjGEOM_CYLINDER:
+                slots.append((m.body_mocapid[body], geom, 0, float(size[0]), 0.0,
+                              float(size[0])))
+            else:
+                slots.append((m.body_mocapid[body], geom, 1, float(size[0]), float(size[1]),
+                              float(math.hypot(size[0], size[1]))))
+        self._slots = slots   # (mocap id, geom id, shape, a, b, bounding radius)
+        self._slot_height = float(m.geom_size[m.geom('obstacle_0').id][1])
+        angles = np.arange(SCAN_BEAMS) * (2.0 * math.pi / SCAN_BEAMS)
+        self._beams = np.stack([np.cos(angles), np.sin(angles), np.zeros(SCAN_BEAMS)], 1)
+        self._geomgroup = np.zeros(6, dtype=np.uint8)
+        self._geomgroup[_OBSTACLE_GROUP] = 1
+        self._ray_geom = np.zeros(SCAN_BEAMS, dtype=np.int32)
+        self._ray_dist = np.zeros(SCAN_BEAMS, dtype=np.float64)
+
+    def _set_action_space(self) -> spaces.Box:
+        c = self.actuator.config
+        self.action_space = spaces.Box(np.array([-c.max_v, -c.max_w], dtype=np.float32),
+                                       np.array([c.max_v, c.max_w], dtype=np.float32),
+                                       dtype=np.float32)
+        return self.action_space
+
+    # -- readings ----------------------------------------------------------------------------
+    @property
+    def scan(self) -> ScanReading:
+        """Return the latest lidar scan received (what ``/scan`` last carried)."""
+        return self._scan
+
+    @property
+    def odom(self) -> OdomReading:
+        """Return the latest odometry message received (what ``/odom`` last carried)."""
+        return self._odom
+
+    @property
+    def goal(self) -> Goal:
+        """Return the goal in the odom frame."""
+        return self._goal
+
+    @property
+    def time(self) -> float:
+        """Return the simulated seconds since reset."""
+        return self._tick * self.model.opt.timestep
+
+    def imu(self) -> ImuReading:
+        """Read the IMU now (gyro, accelerometer, orientation in the world frame, ROS order)."""
+        s = self.data.sensordata
+        w, x, y, z = s[self._quat_adr:self._quat_adr + 4]
+        return ImuReading(np.array([x, y, z, w]), s[self._gyro_adr:self._gyro_adr + 3].copy(),
+                          s[self._accel_adr:self._accel_adr + 3].copy(), self.time)
+
+    def joints(self) -> JointsReading:
+        """Read the wheel encoders now (what ``/joint_states`` carries)."""
+        s = self.data.sensordata
+        return JointsReading(list(self._wheel_joints), s[self._enc_adr].copy(),
+                             s[self._vel_adr].copy(), self.time)
+
+    def state(self) -> NavState:
+        """Return the true, privileged NavState (for experts, DAgger, evaluation; not policies)."""
+        x, y, yaw = self._true_pose()
+        qvel = self.data.qvel[self._root_qvel:self._root_qvel + 6]
+        v = float(qvel[0] * math.cos(yaw) + qvel[1] * math.sin(yaw))
+        return NavState(x, y, yaw, v, float(qvel[5]), self._goal_world[0],
+                        self._goal_world[1], self._obstacles, ARENA_HALF, self._odom_origin,
+                        self.time)
+
+    def set_goal(self, x: float, y: float, frame: str = 'world') -> None:
+        """Move the goal to (x, y) in the 'world' or 'odom' frame (e.g. from ``/goal_pose``)."""
+        if frame == 'odom':
+            ox, oy, oyaw = self._odom_origin
+            c, s = math.cos(oyaw), math.sin(oyaw)
+            x, y = ox + c * x - s * y, oy + s * x + c * y
+        elif frame != 'world':
+            raise ValueError(f"frame is 'world' or 'odom', got {frame!r}")
+        self._goal_world = (float(x), float(y))
+        ox, oy, oyaw = self._odom_origin
+        c, s = math.cos(oyaw), math.sin(oyaw)
+        dx, dy = x - ox, y - oy
+        self._goal = Goal(c * dx + s * dy, -s * dx + c * dy, self.time)
+        self.data.mocap_pos[self._goal_mocap] = (x, y, 0.002)
+        self._prev_distance = self._distance()
+
+    # -- episode -----------------------------------------------------------------------------
+    def reset(self, *, seed: Optional[int] = None,
+              options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """Start an episode; ``options`` may fix 'start', 'goal' and 'obstacles' (see doc)."""
+        self._reset_options = dict(options or {})
+        return super().reset(seed=seed, options=options)
+
+    def reset_model(self) -> np.ndarray:
+        start, goal, obstacles = self._sample_layout(self._reset_options)
+        d = self.data
+        parked = np.array([0.0, 0.0, -1.0])
+        for mocap, geom, *_ in self._slots:
+            d.mocap_pos[mocap] = parked
+            self.model.geom_group[geom] = _PARKED_GROUP   # the lidar skips parked obstacles
+        placed = []
+        for slot, ox, oy, oyaw in obstacles:
+            mocap, geom, shape, a, b, _ = self._slots[slot]
+            self.model.geom_group[geom] = _OBSTACLE_GROUP
+            d.mocap_pos[mocap] = (ox, oy, self._slot_height)
+            d.mocap_quat[mocap] = (math.cos(oyaw / 2), 0.0, 0.0, math.sin(oyaw / 2))
+            placed.append((float(ox), float(oy), float(oyaw), shape, a, b))
+        self._obstacles = tuple(placed)
+        qpos = self.init_qpos.copy()
+        x, y, yaw = start
+        qpos[self._root_qpos:self._root_qpos + 7] = (x, y, 0.0, math.cos(yaw / 2), 0.0, 0.0,
+                                                     math.sin(yaw / 2))
+        self.set_state(qpos, np.zeros_like(self.init_qvel))   # runs mj_forward
+        self._odom_origin = (float(x), float(y), float(yaw))
+        self._tick = 0
+        self.actuator.reset()
+        self._queue.clear()
+        d.ctrl[:] = 0.0
+        self.set_goal(*goal)
+        # Odometry starts at the origin of the odom frame, like the driver at start-up.
+        self._odom_pose = [0.0, 0.0, 0.0]
+        self._enc_prev = (float(d.sensordata[self._enc_adr[0]]),
+                          float(d.sensordata[self._enc_adr[1]]))
+        self._imu_yaw_prev = self._imu_yaw()
+        self._odom = OdomReading(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        self._scan = self._cast_scan()
+        self._next_scan_tick = int(self.np_random.integers(1, self._scan_ticks + 1))
+        self._dt_prev = self._odom_ticks * self.model.opt.timestep
+        self._prev_distance = self._distance()
+        return self._observe()
+
+    def _get_reset_info(self) -> Dict[str, Any]:
+        return {'dt': self._dt_prev, 'time': 0.0, 'is_success': False, 'collision': False,
+                'distance': self._prev_distance, 'new_scan': True, 'dropped': 0,
+                'command': (0.0, 0.0), 'state': self.state()}
+
+    def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool, bool, Dict[str, Any]]:
+        """Send ``action`` = (v, w) and run until the next odometry message is received."""
+        v, w = self.actuator.command(action, self._dt_prev)
+        left, right = wheel_speeds(v, w)
+        ctrl = np.array([left, right]) * self.motor_gain
+        self._queue.append((self._tick + self._delay_ticks, ctrl))
+        start = self._tick
+        dropped = 0
+        new_scan = collision = reached = False
+        while True:
+            period = self._odom_ticks
+            if self.dt_jitter > 0.0:
+                scale = 1.0 + self.np_random.uniform(-self.dt_jitter, self.dt_jitter)
+                period = max(1, int(round(period * scale)))
+            scanned, hit = self._advance(self._tick + period)
+            new_scan |= scanned
+            collision |= hit
+            self._integrate_odometry(period)
+            reached = self._distance() < self.goal_tolerance
+            if collision or reached or dropped >= MAX_DROPPED_IN_A_ROW:
+                break
+            if self.drop > 0.0 and self.np_random.random() < self.drop:
+                dropped += 1
+                continue
+            break
+        self._odom = OdomReading(*self._odom_pose, *self._odom_twist, self.time)
+        dt = (self._tick - start) * self.model.opt.timestep
+        self._dt_prev = dt
+        obs = self._observe()
+
+        distance = self._distance()
+        terms = {
+            'reward_progress': self.weights['progress'] * (self._prev_distance - distance),
+            'reward_goal': self.weights['goal'] if reached else 0.0,
+            'reward_collision': -self.weights['collision'] if collision else 0.0,
+            'reward_time': -self.weights['time'] * dt,
+        }
+        self._prev_distance = distance
+        terminated = bool(reached or collision)
+        truncated = bool(not terminated and self.time >= self.time_limit - 1e-9)
+        info = {'dt': dt, 'time': self.time, **terms, 'is_success': bool(reached),
+                'collision': bool(collision), 'distance': distance, 'new_scan': new_scan,
+                'dropped': dropped, 'command': (v, w), 'state': self.state()}
+        if self.render_mode == 'human':
+            self.render()
+        return obs, float(sum(terms.values())), terminated, truncated, info
+
+    # -- internals ---------------------------------------------------------------------------
+    def _advance(self, target: int) -> Tuple[bool, bool]:
+        """Run physics to tick ``target``; apply due commands, take due scans, watch contacts."""
+        m, d = self.model, self.data
+        scanned = collision = False
+        while True:
+            while self._queue and self._queue[0][0] <= self._tick:
+                d.ctrl[:] = self._queue.popleft()[1]
+            if self._tick >= self._next_scan_tick:
+                self._next_scan_tick += self._scan_ticks
+                if not (self.drop > 0.0 and self.np_random.random() < self.drop):
+                    self._scan = self._cast_scan()
+                    scanned = True
+            if self._tick >= target:
+                break
+            nxt = min(target, self._next_scan_tick)
+            if self._queue:
+                nxt = min(nxt, self._queue[0][0])
+            mujoco.mj_step(m, d, nstep=nxt - self._tick)
+            self._tick = nxt
+            collision |= self._in_collision()
+        return scanned, collision
+
+    def _in_collision(self) -> bool:
+        # The "bumper" contact sensor counts chassis contacts (cheaper than reading d.contact).
+        return bool(self.data.sensordata[self._bumper_adr] > 0.0)
+
+    def _cast_scan(self) -> ScanReading:
+        """Cast the 360 lidar beams from the lidar site (only walls and obstacles are seen)."""
+        m, d = self.model, self.data
+        rotation = d.site_xmat[self._lidar_site].reshape(3, 3)
+        directions = self._beams @ rotation.T   # (360, 3), the lidar plane tilts with the robot
+        mujoco.mj_multiRay(m, d, d.site_xpos[self._lidar_site], directions.reshape(-1),
+                           self._geomgroup, 1, self._robot_body, self._ray_geom,
+                           self._ray_dist, None, SCAN_BEAMS, SCAN_RANGE_MAX)
+        dist = self._ray_dist
+        ranges = dist.astype(np.float32)
+        # REP 117: +inf for no return within range, -inf for a return too close to measure.
+        ranges[(dist < 0.0) | (dist > SCAN_RANGE_MAX)] = np.inf
+        ranges[(dist >= 0.0) & (dist < SCAN_RANGE_MIN)] = -np.inf
+        return ScanReading(ranges, 0.0, 2.0 * math.pi / SCAN_BEAMS, SCAN_RANGE_MIN,
+                           SCAN_RANGE_MAX, self.time)
+
+    def _imu_yaw(self) -> float:
+        w, x, y, z = self.data.sensordata[self._quat_adr:self._quat_adr + 4]
+        return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+    def _integrate_odometry(self, ticks: int) -> None:
+        """TurtleBot3 driver odometry: encoder travel, IMU heading change, midpoint heading."""
+        s = self.data.sensordata
+        left, right = float(s[self._enc_adr[0]]), float(s[self._enc_adr[1]])
+        delta_s = WHEEL_RADIUS * 0.5 * (left - self._enc_prev[0] + right - self._enc_prev[1])
+        self._enc_prev = (left, right)
+        yaw_imu = self._imu_yaw()
+        delta_theta = _wrap(yaw_imu - self._imu_yaw_prev)
+        self._imu_yaw_prev = yaw_imu
+        x, y, yaw = self._odom_pose
+        heading = yaw + 0.5 * delta_theta
+        self._odom_pose = [x + delta_s * math.cos(heading), y + delta_s * math.sin(heading),
+                           _wrap(yaw + delta_theta)]
+        seconds = ticks * self.model.opt.timestep
+        self._odom_twist = (delta_s / seconds, delta_theta / seconds)
+
+    def _observe(self) -> np.ndarray:
+        obs = self.observer.observe(self._scan, self._odom, self._goal)
+        if self.obs_noise > 0.0:
+            noise = self.np_random.normal(0.0, self.obs_noise, obs.shape).astype(np.float32)
+            obs = np.clip(obs + noise * self._noise_scale, self.observation_space.low,
+                          self.observation_space.high).astype(np.float32)
+        return obs
+
+    def _true_pose(self) -> Tuple[float, float, float]:
+        q = self.data.qpos[self._root_qpos:self._root_qpos + 7]
+        yaw = math.atan2(2.0 * (q[3] * q[6] + q[4] * q[5]), 1.0 - 2.0 * (q[5] ** 2 + q[6] ** 2))
+        return float(q[0]), float(q[1]), yaw
+
+    def _distance(self) -> float:
+        x, y, _ = self._true_pose()
+        return math.hypot(self._goal_world[0] - x, self._goal_world[1] - y)
+
+    def _sample_layout(self, options: Mapping[str, Any]):
+        """Draw start, goal and obstacles (rejection sampling; free space stays connected)."""
+        rng = self.np_random
+        h = ARENA_HALF
+        for _ in range(1000):
+            if 'start' in options:
+                start = tuple(float(v) for v in options['start'])
+            else:
+                sx, sy = rng.uniform(-h + _START_MARGIN, h - _START_MARGIN, 2)
+                start = (float(sx), float(sy), float(rng.uniform(-math.pi, math.pi)))
+            if 'goal' in options:
+                goal = tuple(float(v) for v in options['goal'])
+            else:
+                goal = tuple(float(v) for v in rng.uniform(-h + _GOAL_MARGIN,
+                                                           h - _GOAL_MARGIN, 2))
+                if math.dist(goal, start[:2]) < self.min_goal_distance:
+                    continue
+            if 'obstacles' in options:
+                return start, goal, [tuple(o) for o in options['obstacles']]
+            obstacles = self._place_obstacles(start, goal)
+            if obstacles is not None:
+                return start, goal, obstacles
+        raise RuntimeError(f'could not place {self.n_obstacles} obstacles; use fewer')
+
+    def _place_obstacles(self, start, goal):
+        rng = self.np_random
+        h = ARENA_HALF
+        placed = []   # (slot, x, y, yaw)
+        radii = []
+        for slot in rng.permutation(_OBSTACLE_SLOTS)[:self.n_obstacles]:
+            radius = self._slots[slot][5]
+            limit = h - _GAP - radius
+            for _ in range(100):
+                ox, oy = rng.uniform(-limit, limit, 2)
+                if math.hypot(ox - start[0], oy - start[1]) < radius + ROBOT_RADIUS + _GAP:
+                    continue
+                if math.hypot(ox - goal[0], oy - goal[1]) < radius + _GOAL_GAP:
+                    continue
+                if any(math.hypot(ox - px, oy - py) < radius + pr + _GAP
+                       for (_, px, py, _), pr in zip(placed, radii)):
+                    continue
+                placed.append((int(slot), float(ox), float(oy),
+                               float(rng.uniform(-math.pi, math.pi))))
+                radii.append(radius)
+                break
+            else:
+                return None
+        return placed
+
+
+def _ticks(period: float, timestep: float, name: str) -> int:
+    ticks = int(round(period / timestep))
+    if ticks < 1 or abs(ticks * timestep - period) > 1e-6:
+        raise ValueError(f'{name}: period {period} s is not a whole number of '
+                         f'{timestep} s physics steps')
+    return ticks
+
+
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2.0 * math.pi) - math.pi
