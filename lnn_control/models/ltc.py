@@ -375,7 +375,21 @@ class LTC(PolicyModel):
                folded: Tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Run the unfolded solver over ``b`` (B, T, 2N), ``c`` (B, T, N); states (B, T, N)."""
         if self._sparse:
-            return _FusedSolve.apply(v, b, c, *folded, self.ode_unfolds)
+            exporting = (torch.jit.is_tracing() or torch.jit.is_scripting()
+                         or torch.compiler.is_compiling())
+            if not exporting:
+                return _FusedSolve.apply(v, b, c, *folded, self.ode_unfolds)
+            # Exporters (ONNX, torch.export) do not see through the Function's preallocated
+            # out= buffers: give them the same recurrence in plain ops.
+            gs, nms, m = folded
+            n = c.shape[-1]
+            outs = []
+            for b_t, c_t in zip(b.unbind(1), c.unbind(1)):
+                for _ in range(self.ode_unfolds):
+                    nd = torch.addmm(b_t, torch.sigmoid(torch.addmm(nms, v, gs)), m)  # (B, 2N)
+                    v = (nd[:, :n] + c_t * v) / nd[:, n:]  # (B, N)
+                outs.append(v)
+            return torch.stack(outs, dim=1)  # (B, T, N)
         sigma, nms, both = folded  # (N, N), (N, N), (2, N, N)
         batch, steps, n = c.shape
         outs = []

@@ -46,6 +46,10 @@ def _space(value: SpaceLike, size: int, what: str) -> SpaceSpec:
     return value
 
 
+def _floats(values: Optional[Sequence[float]]) -> list:
+    return [] if values is None else [float(v) for v in np.ravel(values)]
+
+
 def _git_revision() -> Optional[str]:
     try:
         out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
@@ -111,8 +115,8 @@ def save_policy(model: PolicyModel, path: Union[str, os.PathLike], *,
         kind=model.kind, config=model.get_config(),
         obs=_space(obs, model.input_size, 'observation'),
         action=_space(action, model.output_size, 'action'),
-        obs_mean=list(obs_mean or []), obs_std=list(obs_std or []),
-        action_mean=list(action_mean or []), action_std=list(action_std or []),
+        obs_mean=_floats(obs_mean), obs_std=_floats(obs_std),
+        action_mean=_floats(action_mean), action_std=_floats(action_std),
         observer=dict(observer or {}), actuator=dict(actuator or {}),
         provenance=default_provenance(**dict(provenance or {})))
     return write_policy_file(path, tensors, spec)

@@ -11,9 +11,10 @@ Used by the runtime cells of mixed-memory models. Same equations as the torch ce
     c' = c * sigmoid(fg + 1) + tanh(i) * sigmoid(ig)
     h' = tanh(c') * sigmoid(og)
 
-At load the rows are reordered to (ig, fg, og, i), the ``+ 1`` is folded into the bias and the
-gate rows are halved, so that one ``tanh`` over all 4H pre-activations gives both the input
-activation and, through ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, the three gates.
+At load the rows are reordered to (ig, fg, og, i), the ``+ 1`` is folded into the bias, the
+bias becomes a column of one fused matrix applied to ``[x, h, 1]``, and the gate rows are
+halved, so that one ``tanh`` over all 4H pre-activations gives both the input activation and,
+through ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, the three gates.
 """
 
 from __future__ import annotations
@@ -50,11 +51,20 @@ class MemoryStep:
         order = np.r_[hidden:4 * hidden, 0:hidden]
         scale = np.ones((4 * hidden, 1), dtype=np.float32)
         scale[:3 * hidden] = 0.5
-        self._w_in = np.ascontiguousarray(w_in[order] * scale)  # (4H, in)
-        self._b_in = np.ascontiguousarray(b_in[order] * scale[:, 0])  # (4H,)
-        self._w_rec = np.ascontiguousarray(w_rec[order] * scale)  # (4H, H)
+        # One product with v = [x, h, 1] gives every pre-activation, bias included.
+        self._w = np.ascontiguousarray(np.concatenate(
+            [w_in[order], w_rec[order], b_in[order][:, None]], 1) * scale)  # (4H, in + H + 1)
+        self._v = np.ones(self.input_size + hidden + 1, dtype=np.float32)
+        self._idx_x = np.arange(self.input_size)
+        self._idx_h = np.arange(self.input_size, self.input_size + hidden)
         self._z = np.empty(4 * hidden, dtype=np.float32)
-        self._zr = np.empty(4 * hidden, dtype=np.float32)
+        self._half = np.full((), 0.5, dtype=np.float32)  # 0-d: a cheaper operand than 0.5
+        self._gates = self._z[:3 * hidden]
+        self._ig = self._z[:hidden]
+        self._fg = self._z[hidden:2 * hidden]
+        self._og = self._z[2 * hidden:3 * hidden]
+        self._i = self._z[3 * hidden:]
+        self._tmp = np.empty(hidden, dtype=np.float32)
 
     @staticmethod
     def expected_shapes(input_size: int, hidden_size: int,
@@ -72,15 +82,16 @@ class MemoryStep:
         ``c'`` is written into ``c_out`` when given (e.g. the tail of the caller's new flat
         state); ``h'`` is a fresh array.
         """
-        n = self.hidden_size
-        z = np.dot(self._w_in, x, out=self._z)  # (4H,)
-        z += self._b_in
-        z += np.dot(self._w_rec, h, out=self._zr)
+        v, z, half = self._v, self._z, self._half
+        v[self._idx_x] = x
+        v[self._idx_h] = h
+        np.dot(self._w, v, out=z)  # (4H,)
         np.tanh(z, out=z)
-        gates = z[:3 * n]
-        gates *= 0.5
-        gates += 0.5  # sigmoid(ig), sigmoid(fg + 1), sigmoid(og)
-        c_new = np.multiply(c, z[n:2 * n], out=c_out)  # (H,)
-        c_new += z[3 * n:] * z[:n]
-        h_new = np.tanh(c_new) * z[2 * n:3 * n]  # (H,)
+        gates = self._gates
+        np.multiply(gates, half, out=gates)
+        np.add(gates, half, out=gates)  # sigmoid(ig), sigmoid(fg + 1), sigmoid(og)
+        c_new = np.multiply(c, self._fg, out=c_out)  # (H,)
+        c_new += np.multiply(self._i, self._ig, out=self._tmp)
+        h_new = np.tanh(c_new)
+        h_new *= self._og  # (H,)
         return h_new, c_new

@@ -1,0 +1,796 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Closed-form continuous-time (CfC) network: the torch model, trained and imported from ncps.
+
+Paper: R. Hasani, M. Lechner, A. Amini, L. Liebenwein, A. Ray, M. Tschaikowski, G. Teschl,
+D. Rus, "Closed-form continuous-time neural networks", Nature Machine Intelligence 4, 992-1003
+(2022). Reference implementation: ``ncps.torch.CfC`` (ncps 1.0.1, ``cfc_cell.py`` and
+``wired_cfc_cell.py``), whose semantics this model reproduces; ``CfC.from_ncps`` imports its
+weights and gives the same outputs.
+
+The update
+----------
+A CfC replaces the ODE solver of a liquid time-constant network by an approximation of its
+closed-form solution. Each step, with elapsed time ``t`` (the timespan, seconds), input ``x``
+and previous state ``h``, a sub-cell computes from ``u = [x, h]`` (or from a backbone MLP of
+it) four affine "heads" and mixes them with a time gate::
+
+    f1 = tanh(W1 u + b1)    f2 = tanh(W2 u + b2)    g = sigmoid((Wa u + ba) t + (Wb u + bb))
+
+    mode='default':   h' = f1 * (1 - g) + g * f2       the gated CfC of the paper
+    mode='no_gate':   h' = f1 + g * f2                 the gate without the 1 - g
+    mode='pure':      h' = A - A * exp(-t (|w_tau| + |f|)) * f,   f = W1 u + b1 (no tanh):
+                      the paper's direct closed-form solution, with learned A and w_tau
+
+The time gate ``g`` (``sigmoid(t_a * t + t_b)`` in ncps) decides, per neuron and per step,
+how far the state moves from ``f1`` towards ``f2``: the elapsed time enters through it, which
+is what makes a CfC handle irregular sampling.
+The output of a step is ``h'``, which is also the next state.
+
+Two architectures
+-----------------
+``units`` an int: one fully connected sub-cell of ``units`` neurons (ncps ``CfCCell``). A
+backbone MLP of ``backbone_layers`` Linear layers of ``backbone_units`` (with ``activation``;
+dropout ``backbone_dropout`` after every activation but the first, as ncps) maps ``[x, h]``
+to the features the heads read; ``backbone_layers=0`` makes the heads read ``[x, h]``.
+Defaults: 128 units, 1 layer, dropout 0.
+
+``units`` a :class:`~lnn_control.wirings.Wiring` (or its ``to_dict()``): a wired CfC (ncps
+``WiredCfCCell``): one sub-cell per wiring layer (inter, command, motor for an NCP), layer
+``l`` reading ``[output of layer l-1 this step (the input x for l = 0), own state]``. The
+heads ``W1``, ``W2`` are masked by the wiring: from the previous layer only the synapses of
+the (sensory) adjacency exist, while within a layer every neuron reads every neuron of its own
+layer (all-ones recurrent mask); the time heads ``Wa``, ``Wb`` are not masked; there is no
+backbone and ``activation`` is unused. The output is the last (motor) layer; the state is the
+concatenation of the layers' states in layer order (so for an NCP: inter, command, motor).
+These are exactly ncps's semantics.
+
+``strict_wiring=True`` (not in ncps; see ncps issue #53 and pull request #55) makes the wiring
+the whole truth: the time heads are masked as well, and the within-layer block uses the
+wiring's own synapses (for an NCP: no inter->inter or motor->motor connections, and only the
+wiring's recurrent command->command synapses) instead of all-ones. Masked weights exist in the
+state dict (they are multiplied by 0) and get zero gradient.
+
+``mixed_memory=True``: an LSTM memory cell (:class:`~lnn_control.models.memory.MemoryCell`,
+Lechner & Hasani 2020) runs first at every step on the raw input and the whole CfC state; its
+output replaces the CfC state for that step (ncps). The state becomes the pair ``(h, c)``.
+
+``proj_size``: a Linear readout ``fc`` (ncps's name) from the output neurons to ``proj_size``.
+
+Shapes (batch-first only; B batch, T steps, N neurons, O outputs)::
+
+    x          (B, T, input_size), or (T, input_size) unbatched
+    timespans  None (1.0), a scalar, (B, T) or (B, T, 1): elapsed time of each step
+               (unbatched: (T,) or (T, 1)); unlike ncps, correct per sample for B > 1
+    h          None (zeros), (B, N), or with mixed_memory a tuple ((B, N), (B, N)) or (B, 2N)
+    y          (B, T, O) if return_sequences else (B, O); O = proj_size or the output neurons
+    h out      (B, N), or with mixed_memory the tuple (h, c); ``flat_state`` gives (B, 2N)
+
+Parameters (``state_dict`` names, what the runtime reads; ``l`` is the layer, 0 for the fully
+connected CfC): ``layers.l.ff1.weight``/``bias``, and ``ff2``, ``time_a``, ``time_b`` likewise
+except in pure mode, which has ``layers.l.w_tau`` (H,) and ``layers.l.A`` (H,) instead;
+``layers.0.backbone.i.weight``/``bias``; ``memory.*``; ``fc.weight``/``bias``. The wiring masks
+are non-persistent buffers rebuilt from the config.
+
+Speed: the ncps step is restructured, not changed. Once per forward, the masks are applied, the
+four heads are fused into one matrix per layer and activation scales are folded into the
+weights (without autograd these fused weights are cached until a parameter changes); the
+input part of the first layer is one matrix product for all T steps. With autograd on, no
+mixed memory and no backbone dropout in training, the recurrence runs in :class:`_Scan`, an
+autograd Function with a hand-written backward (back-propagation through time with per-step
+Jacobian factors computed for all steps at once, and weight gradients as one matrix product
+over all steps); otherwise (and always under ``torch.no_grad``, where it is as fast) it is a
+plain loop of one or two ``addmm`` and a few element-wise operations per layer and step.
+``fused_scan = False`` forces the loop (same values; the tests compare both). The scan passes
+no gradient to the timespans.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+
+from lnn_control.models.base import PolicyModel
+from lnn_control.models.base import timespans_to_bt1
+from lnn_control.models.memory import MemoryCell
+from lnn_control.wirings import Wiring
+import numpy as np
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+import torch.nn.functional as F
+
+__all__ = ['CfC', 'ACTIVATIONS', 'MODES']
+
+MODES = ('default', 'pure', 'no_gate')
+
+# name -> (f, a, b) with activation(x) = b * f(a * x); a and b are folded into the weights.
+ACTIVATIONS: Dict[str, Tuple[Callable[[torch.Tensor], torch.Tensor], float, float]] = {
+    'lecun_tanh': (torch.tanh, 0.666, 1.7159),  # ncps LeCun: 1.7159 * tanh(0.666 x)
+    'tanh': (torch.tanh, 1.0, 1.0),
+    'relu': (torch.relu, 1.0, 1.0),
+    'silu': (F.silu, 1.0, 1.0),
+    'gelu': (F.gelu, 1.0, 1.0),
+}
+
+State = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
+
+
+class _Layer(nn.Module):
+    """One CfC sub-cell (ncps ``CfCCell``): optional backbone, then the heads."""
+
+    def __init__(self, in_features: int, hidden: int, mode: str, backbone_units: int,
+                 backbone_layers: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.hidden = hidden
+        self.backbone = nn.ModuleList()
+        width = in_features + hidden
+        for _ in range(backbone_layers):
+            self.backbone.append(nn.Linear(width, backbone_units))
+            width = backbone_units
+        self.ff1 = nn.Linear(width, hidden)
+        if mode == 'pure':
+            # ncps keeps these as (1, H) and xavier-initialises them like the weights.
+            bound = math.sqrt(6.0 / (1 + hidden))
+            self.w_tau = nn.Parameter(torch.empty(hidden).uniform_(-bound, bound))
+            self.A = nn.Parameter(torch.empty(hidden).uniform_(-bound, bound))
+        else:
+            self.ff2 = nn.Linear(width, hidden)
+            self.time_a = nn.Linear(width, hidden)
+            self.time_b = nn.Linear(width, hidden)
+        for p in self.parameters():
+            if p.dim() == 2:  # as ncps CfCCell.init_weights; biases keep Linear's init
+                nn.init.xavier_uniform_(p)
+
+
+class _Plan(NamedTuple):
+    """Per-forward fused weights of one layer (transposed for ``addmm``)."""
+
+    w_in: torch.Tensor    # (I, K) input columns of the first matrix (backbone or heads)
+    w_rec: torch.Tensor   # (H, K) state columns of the first matrix
+    b: torch.Tensor       # (K,)
+    hidden: List[Tuple[torch.Tensor, torch.Tensor]]  # further backbone layers (W^T, b)
+    heads: Optional[Tuple[torch.Tensor, torch.Tensor]]  # (W^T, b) after a backbone
+    abs_w_tau: Optional[torch.Tensor]  # pure mode: |w_tau| (H,)
+    a: Optional[torch.Tensor]          # pure mode: A (H,)
+
+
+class _Scan(torch.autograd.Function):
+    """
+    The whole recurrence of a CfC without memory, with a hand-written backward.
+
+    Forward runs without autograd, writing every step into preallocated (T, B, .) buffers;
+    the Jacobian factors of the heads (and the activation derivatives of a backbone) are
+    then computed for all steps at once, so backward is, per step and layer, one product
+    ``dz = dh * J`` and one matrix product back through the weights (two more per backbone
+    layer); weight gradients are one matrix product over all steps (back-propagation through
+    time, exact: tested against autograd and ``gradcheck``). No gradient flows to the
+    timespans.
+
+    Inputs: ``spec = (mode, layer_sizes, scalar_t, activation, backbone_depth)``, ``first``
+    (T, B, K0) the input part (bias included) of layer 0's first matrix (the heads, or the
+    first backbone layer), ``h0`` (B, N), ``ts`` (T, B, 1) or None (then ``scalar_t`` is the
+    elapsed time of every step), then per layer ``w_in`` (I, K) and ``b`` (K,) (None for
+    layer 0), ``w_rec`` (H, K), ``|w_tau|`` (H,) and ``A`` (H,) (None unless pure), then for
+    a backbone (one layer only) ``(W^T, b)`` of every further backbone layer and of the
+    heads. Output: the states of every step (T, B, N).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, spec: Tuple[str, List[int], float, str, int], first: torch.Tensor,
+                h0: torch.Tensor, ts: Optional[torch.Tensor],
+                *params: Optional[torch.Tensor]) -> torch.Tensor:
+        mode, sizes, scalar, activation, depth = spec
+        pure, no_gate = mode == 'pure', mode == 'no_gate'
+        steps, batch, _ = first.shape
+        n_layers = len(sizes)
+        layer_params = [params[5 * i:5 * i + 5] for i in range(n_layers)]
+        chain = [params[j:j + 2] for j in range(5 * n_layers, len(params), 2)]  # backbone
+        act = ACTIVATIONS[activation][0]
+        new = first.new_empty
+        states = [new(steps + 1, batch, n) for n in sizes]  # (T + 1, B, H) each
+        for s, h in zip(states, h0.split(sizes, 1)):
+            s[0] = h
+        zs = [new(steps, batch, (1 if pure else 4) * n) for n in sizes]  # (T, B, K) heads
+        pres = [new(steps, batch, first.shape[-1])] + [new(steps, batch, w.shape[1])
+                                                       for w, _ in chain[:-1]]
+        acts: List[List[torch.Tensor]] = [[] for _ in pres] if depth else []
+        # Per-step views, made once (indexing inside the loop costs as much as an op).
+        s_steps = [s.unbind(0) for s in states]
+        z_steps = [z.unbind(0) for z in zs]
+        pre_steps = [p.unbind(0) for p in pres]
+        first_steps = first.unbind(0)
+        t_steps = None if ts is None else (-ts if pure else ts).unbind(0)  # T x (B, 1)
+        if pure:
+            es = [new(steps, batch, n) for n in sizes]  # exp(-t (|w_tau| + |z|))
+            e_steps = [e.unbind(0) for e in es]
+            tmp = [new(batch, n) for n in sizes]
+        else:
+            fs = [new(steps, batch, 2 * n) for n in sizes]  # tanh(f1), tanh(f2)
+            gs = [new(steps, batch, n) for n in sizes]  # time gate
+            f_steps = [f.unbind(0) for f in fs]
+            g_steps = [g.unbind(0) for g in gs]
+            za_steps = [z[..., 2 * n:3 * n].unbind(0) for z, n in zip(zs, sizes)]
+            zb_steps = [z[..., 3 * n:].unbind(0) for z, n in zip(zs, sizes)]
+            zf_steps = [z[..., :2 * n].unbind(0) for z, n in zip(zs, sizes)]
+        for t in range(steps):
+            tt = scalar if t_steps is None else t_steps[t]
+            inp = None
+            for i in range(n_layers):
+                w_in, b, w_rec, abs_w_tau, a = layer_params[i]
+                z = z_steps[i][t]  # (B, K)
+                if depth:  # backbone: first matrix, activation, more layers, heads
+                    pre = torch.addmm(first_steps[t], s_steps[0][t], w_rec,
+                                      out=pre_steps[0][t])
+                    for j, (w, bias) in enumerate(chain):
+                        x = act(pre)
+                        acts[j].append(x)
+                        if j + 1 < len(chain):
+                            pre = torch.addmm(bias, x, w, out=pre_steps[j + 1][t])
+                        else:
+                            torch.addmm(bias, x, w, out=z)
+                elif i == 0:
+                    torch.addmm(first_steps[t], s_steps[0][t], w_rec, out=z)
+                else:
+                    torch.addmm(b, inp, w_in, out=z)
+                    z.addmm_(s_steps[i][t], w_rec)
+                out = s_steps[i][t + 1]  # (B, H)
+                n = sizes[i]
+                if pure:
+                    e = torch.abs(z, out=e_steps[i][t])
+                    e.add_(abs_w_tau)
+                    e.mul_(tt if t_steps is not None else -tt)
+                    e.exp_()
+                    torch.addcmul(a, a, torch.mul(e, z, out=tmp[i]), value=-1.0, out=out)
+                else:
+                    f = torch.tanh(zf_steps[i][t], out=f_steps[i][t])  # (B, 2H)
+                    g = g_steps[i][t]
+                    if t_steps is None:
+                        torch.add(zb_steps[i][t], za_steps[i][t], alpha=tt, out=g)
+                    else:
+                        torch.addcmul(zb_steps[i][t], za_steps[i][t], tt, out=g)
+                    g.sigmoid_()
+                    if no_gate:
+                        torch.addcmul(f[:, :n], g, f[:, n:], out=out)
+                    else:
+                        torch.lerp(f[:, :n], f[:, n:], g, out=out)
+                inp = out
+        result = torch.cat([s[1:] for s in states], dim=2)  # (T, B, N)
+        if not any(ctx.needs_input_grad):
+            return result
+        t_all = scalar if ts is None else ts  # (T, B, 1)
+        jac = []
+        for i, n in enumerate(sizes):
+            if pure:
+                a = layer_params[i][4]
+                # h' = A - A e z, e = exp(-t (|w_tau| + |z|)): dh'/dz = -A e (1 - t |z|).
+                jac.append((-a * es[i] * (1.0 - t_all * zs[i].abs())).unsqueeze(2))
+                continue
+            f1, f2, g = fs[i][..., :n], fs[i][..., n:], gs[i]
+            j = new(steps, batch, 4, n)  # dh'/d(z_f1, z_f2, z_a, z_b)
+            if no_gate:
+                torch.addcmul(torch.ones_like(f1), f1, f1, value=-1.0, out=j[:, :, 0])
+                gd = g * (1.0 - g) * f2
+            else:
+                torch.mul(1.0 - g, 1.0 - f1 * f1, out=j[:, :, 0])
+                gd = g * (1.0 - g) * (f2 - f1)
+            torch.mul(g, 1.0 - f2 * f2, out=j[:, :, 1])
+            torch.mul(gd, t_all, out=j[:, :, 2])
+            j[:, :, 3] = gd
+            jac.append(j)
+        ctx.spec = spec
+        ctx.jac = jac
+        ctx.states = states
+        ctx.layer_params = layer_params
+        ctx.chain = chain
+        if depth:
+            ctx.acts = [torch.stack(x) for x in acts]  # (T, B, U) activations
+            with torch.enable_grad():  # elementwise derivatives of the activation
+                ctx.dacts = [torch.autograd.grad(act(p).sum(), p)[0] for p in
+                             (q.detach().requires_grad_() for q in pres)]
+        if pure:
+            ctx.pure_terms = [(es[i], zs[i]) for i in range(n_layers)]
+            ctx.t_all = t_all
+        return result
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        mode, sizes, _, _, depth = ctx.spec
+        pure = mode == 'pure'
+        states, jac, layer_params, chain = ctx.states, ctx.jac, ctx.layer_params, ctx.chain
+        steps, batch, _ = grad.shape
+        n_layers = len(sizes)
+        k = 1 if pure else 4
+        g_steps = [g.unbind(0) for g in grad.split(sizes, dim=2)]
+        dzs = [grad.new_empty(steps, batch, k * n) for n in sizes]  # (T, B, K)
+        dz_steps = [dz.view(steps, batch, k, n).unbind(0) for dz, n in zip(dzs, sizes)]
+        dz_flat = [dz.unbind(0) for dz in dzs]
+        j_steps = [j.unbind(0) for j in jac]
+        dhs = [grad.new_empty(steps, batch, n) for n in sizes] if pure else None
+        back = []  # (K, I + H) or (K, H): the matrices dz goes back through
+        for i in range(n_layers):
+            w_in, _, w_rec, _, _ = layer_params[i]
+            back.append((w_rec if i == 0 else torch.cat([w_in, w_rec], 0)).t().contiguous())
+        if depth:
+            dpres = [torch.empty_like(d) for d in ctx.dacts]  # (T, B, U) per backbone layer
+            dpre_steps = [d.unbind(0) for d in dpres]
+            dact_steps = [d.unbind(0) for d in ctx.dacts]
+            chain_back = [w.t().contiguous() for w, _ in chain]
+        carry = [grad.new_zeros(batch, n) for n in sizes]  # dL/dh_i(t - 1) from step t
+        n_in = [0] + sizes[:-1]
+        for t in range(steps - 1, -1, -1):
+            d_next = None
+            for i in range(n_layers - 1, -1, -1):
+                if pure:
+                    dh = torch.add(g_steps[i][t], carry[i], out=dhs[i][t])
+                else:
+                    dh = g_steps[i][t] + carry[i]
+                if d_next is not None:
+                    dh += d_next
+                torch.mul(j_steps[i][t], dh.unsqueeze(1), out=dz_steps[i][t])  # (B, k, H)
+                if depth:
+                    d = dz_flat[0][t]
+                    for j in range(len(chain) - 1, -1, -1):
+                        d = torch.mul(torch.mm(d, chain_back[j]), dact_steps[j][t],
+                                      out=dpre_steps[j][t])
+                    carry[0] = torch.mm(d, back[0])
+                    continue
+                full = torch.mm(dz_flat[i][t], back[i])
+                if i == 0:
+                    carry[0] = full
+                else:
+                    d_next, carry[i] = full[:, :n_in[i]], full[:, n_in[i]:]
+        needs = ctx.needs_input_grad
+        d_first = dpres[0] if depth else dzs[0]
+        grads: List[Optional[torch.Tensor]] = [None, d_first if needs[1] else None,
+                                               torch.cat(carry, 1) if needs[2] else None, None]
+        for i, n in enumerate(sizes):
+            need = needs[4 + 5 * i:9 + 5 * i]
+            dz = d_first if i == 0 else dzs[i]
+            dz = dz.reshape(-1, dz.shape[-1])  # (T B, K)
+            g_in = g_b = g_rec = g_wt = g_a = None
+            if i > 0 and need[0]:
+                g_in = states[i - 1][1:].reshape(-1, sizes[i - 1]).t().mm(dz)  # (I, K)
+            if i > 0 and need[1]:
+                g_b = dz.sum(0)
+            if need[2]:
+                g_rec = states[i][:-1].reshape(-1, n).t().mm(dz)  # (H, K)
+            if pure:
+                e, z = ctx.pure_terms[i]
+                a = layer_params[i][4]
+                if need[3]:
+                    g_wt = (dhs[i] * a * z * e * ctx.t_all).sum((0, 1))
+                if need[4]:
+                    g_a = (dhs[i] * (1.0 - e * z)).sum((0, 1))
+            grads += [g_in, g_b, g_rec, g_wt, g_a]
+        for j in range(len(chain)):
+            d = (dpres[j + 1] if j + 1 < len(chain) else dzs[0]).reshape(-1, chain[j][0].shape[1])
+            x = ctx.acts[j].reshape(-1, chain[j][0].shape[0])  # (T B, U)
+            grads.append(x.t().mm(d) if needs[len(grads)] else None)
+            grads.append(d.sum(0) if needs[len(grads)] else None)
+        return tuple(grads)
+
+
+class CfC(PolicyModel):
+    """
+    Closed-form continuous-time network (ncps ``CfC`` semantics); see the module docstring.
+
+    Args:
+        input_size: number of input features.
+        units: neurons of a fully connected CfC (int), or a wiring (a
+            :class:`~lnn_control.wirings.Wiring`, built in place for ``input_size`` if it is
+            not yet, as ncps does; or its ``to_dict()``) for a wired CfC.
+        proj_size: if set, a Linear readout ``fc`` to ``proj_size`` outputs.
+        return_sequences: return every step's output (B, T, O), else only the last (B, O).
+        mixed_memory: run an LSTM memory cell before the CfC at every step.
+        mode: 'default' (gated), 'pure' (direct solution) or 'no_gate'.
+        activation: backbone activation: 'lecun_tanh', 'tanh', 'relu', 'silu' or 'gelu'
+            (fully connected only).
+        backbone_units: backbone width (fully connected only; default 128).
+        backbone_layers: backbone depth, 0 for none (fully connected only; default 1).
+        backbone_dropout: dropout after the activation of every backbone layer but the
+            first, as ncps (fully connected only; default 0).
+        strict_wiring: wired only: also mask the time heads and use the wiring's own
+            within-layer synapses instead of all-ones (not ncps; see the module docstring).
+
+    Attributes:
+        input_size, output_size: model input and output features.
+        units: number of CfC neurons N; ``state_size`` the flat state size (2N with memory).
+        wiring: the wiring (None for a fully connected CfC).
+        layer_sizes: neurons per sub-cell, in state order; ``neuron_order`` the wiring neuron
+            id of each state element (``range(N)`` when fully connected).
+        motor_size: output neurons (the last layer), before ``fc``.
+        fused_scan: use the fused recurrence when it applies (default True).
+
+    """
+
+    kind = 'cfc'
+
+    def __init__(self, input_size: int, units: Union[int, Wiring, Dict[str, Any]],
+                 proj_size: Optional[int] = None, return_sequences: bool = True,
+                 mixed_memory: bool = False, mode: str = 'default',
+                 activation: str = 'lecun_tanh', backbone_units: Optional[int] = None,
+                 backbone_layers: Optional[int] = None,
+                 backbone_dropout: Optional[float] = None,
+                 strict_wiring: bool = False) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f'unknown mode {mode!r}; valid: {list(MODES)}')
+        if activation not in ACTIVATIONS:
+            raise ValueError(f'unknown activation {activation!r}; valid: {sorted(ACTIVATIONS)}')
+        self.input_size = int(input_size)
+        self.return_sequences = bool(return_sequences)
+        self.mixed_memory = bool(mixed_memory)
+        self.mode = mode
+        self.activation = activation
+        self.strict_wiring = bool(strict_wiring)
+        self.proj_size = None if proj_size is None else int(proj_size)
+
+        if isinstance(units, dict):
+            units = Wiring.from_dict(units)
+        if isinstance(units, Wiring):
+            for name, value in (('backbone_units', backbone_units),
+                                ('backbone_layers', backbone_layers),
+                                ('backbone_dropout', backbone_dropout)):
+                if value is not None:
+                    raise ValueError(f'{name} is for a fully connected CfC, not a wired one')
+            self.wiring: Optional[Wiring] = units.build(self.input_size)
+            self.units = self.wiring.units
+            self.layer_sizes = self.wiring.layer_sizes
+            self.neuron_order = [i for layer in self.wiring.layers for i in layer]
+            n_out = self.wiring.output_dim
+            self.backbone_units = self.backbone_layers = self.backbone_dropout = None
+            bb_units, bb_layers = 0, 0
+        else:
+            if self.strict_wiring:
+                raise ValueError('strict_wiring needs a wiring, not units as an int')
+            if int(units) < 1:
+                raise ValueError(f'units must be >= 1, got {units}')
+            self.wiring = None
+            self.units = int(units)
+            self.layer_sizes = [self.units]
+            self.neuron_order = list(range(self.units))
+            n_out = self.units
+            self.backbone_units = 128 if backbone_units is None else int(backbone_units)
+            self.backbone_layers = 1 if backbone_layers is None else int(backbone_layers)
+            self.backbone_dropout = (0.0 if backbone_dropout is None
+                                     else float(backbone_dropout))
+            if self.backbone_layers < 0 or (self.backbone_layers and self.backbone_units < 1):
+                raise ValueError('backbone_layers must be >= 0 and backbone_units >= 1')
+            bb_units, bb_layers = self.backbone_units, self.backbone_layers
+        self.state_size = self.units * (2 if self.mixed_memory else 1)
+        self.motor_size = n_out
+        self.output_size = n_out if self.proj_size is None else self.proj_size
+
+        self.layers = nn.ModuleList()
+        in_features = self.input_size
+        for size in self.layer_sizes:
+            self.layers.append(_Layer(in_features, size, mode, bb_units, bb_layers))
+            in_features = size
+        if self.wiring is not None:
+            for i, mask in enumerate(self._masks()):
+                self.register_buffer(f'_mask{i}', mask, persistent=False)
+        if self.mixed_memory:
+            self.memory = MemoryCell(self.input_size, self.units)
+        self.fc = None if self.proj_size is None else nn.Linear(n_out, self.proj_size)
+        # Without backbone and memory the recurrence runs in _Scan (same values, faster);
+        # False forces the general autograd loop (tests compare the two).
+        self.fused_scan = True
+        self._plan_cache: Optional[Tuple[Any, List[_Plan]]] = None
+
+    # ------------------------------------------------------------------ wiring masks
+    def _masks(self) -> List[torch.Tensor]:
+        """Per layer the fused (4H or H, I + H) mask of the heads (1 = the weight exists)."""
+        wiring = self.wiring
+        masks = []
+        prev: Optional[List[int]] = None
+        for layer in wiring.layers:
+            src = wiring.sensory_adjacency if prev is None else wiring.adjacency[prev]
+            inp = np.abs(src[:, layer]).T  # (H, I): [dest, src]
+            if self.strict_wiring:
+                rec = np.abs(wiring.adjacency[np.ix_(layer, layer)]).T  # (H, H)
+            else:
+                rec = np.ones((len(layer), len(layer)))
+            head = np.concatenate([inp, rec], axis=1).astype(np.float32)  # (H, I + H)
+            if self.mode == 'pure':
+                fused = head
+            else:
+                time = head if self.strict_wiring else np.ones_like(head)
+                fused = np.concatenate([head, head, time, time], axis=0)  # (4H, I + H)
+            masks.append(torch.from_numpy(fused))
+            prev = layer
+        return masks
+
+    # ------------------------------------------------------------------ config and state
+    def get_config(self) -> Dict[str, Any]:
+        """Return the JSON-able constructor arguments (the wiring as ``to_dict()``)."""
+        return {'input_size': self.input_size,
+                'units': self.units if self.wiring is None else self.wiring.to_dict(),
+                'proj_size': self.proj_size, 'return_sequences': self.return_sequences,
+                'mixed_memory': self.mixed_memory, 'mode': self.mode,
+                'activation': self.activation, 'backbone_units': self.backbone_units,
+                'backbone_layers': self.backbone_layers,
+                'backbone_dropout': self.backbone_dropout,
+                'strict_wiring': self.strict_wiring}
+
+    def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> State:
+        """Zeros: (B, N), or the tuple (h, c) with mixed memory."""
+        like = self.layers[0].ff1.weight if like is None else like
+        h = torch.zeros(batch, self.units, dtype=like.dtype, device=like.device)
+        return (h, torch.zeros_like(h)) if self.mixed_memory else h
+
+    def flat_state(self, h: State) -> torch.Tensor:
+        """(B, state_size): the neuron states in layer order, then the memory cell state."""
+        return torch.cat(h, dim=-1) if self.mixed_memory else h
+
+    def unflat_state(self, flat: torch.Tensor) -> State:
+        """Inverse of :meth:`flat_state`."""
+        if self.mixed_memory:
+            return flat[..., :self.units], flat[..., self.units:]
+        return flat
+
+    def _start_state(self, h: Optional[State], batch: int,
+                     like: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        if h is None:
+            state = self.initial_state(batch, like)
+        elif self.mixed_memory and isinstance(h, torch.Tensor):
+            if h.shape[-1] != 2 * self.units:
+                raise ValueError(f'with mixed_memory, h is a tuple (h, c) or (B, 2N) = '
+                                 f'({batch}, {2 * self.units}); got {tuple(h.shape)}')
+            state = self.unflat_state(h)
+        else:
+            state = h
+        hx, cx = state if self.mixed_memory else (state, None)
+        for part in (hx, cx):
+            if part is not None and tuple(part.shape) != (batch, self.units):
+                raise ValueError(f'state parts must be (B, units) = ({batch}, {self.units}), '
+                                 f'got {tuple(part.shape)}')
+        return hx, cx
+
+    # ------------------------------------------------------------------ forward
+    def _plans(self) -> List[_Plan]:
+        """Fuse heads, apply masks and fold activation scales, once per forward."""
+        _, a_in, a_out = ACTIVATIONS[self.activation]
+        pure = self.mode == 'pure'
+        plans = []
+        for i, layer in enumerate(self.layers):
+            if pure:
+                w, b = layer.ff1.weight, layer.ff1.bias  # (H, K), (H,)
+            else:
+                heads = (layer.ff1, layer.ff2, layer.time_a, layer.time_b)
+                w = torch.cat([m.weight for m in heads], 0)  # (4H, K)
+                b = torch.cat([m.bias for m in heads], 0)  # (4H,)
+            if self.wiring is not None:
+                w = w * getattr(self, f'_mask{i}')
+            hidden: List[Tuple[torch.Tensor, torch.Tensor]] = []
+            head_plan = None
+            first_w, first_b = w, b
+            if len(layer.backbone):
+                # activation(x) = a_out * f(a_in * x): scale the pre-activation by a_in and
+                # move a_out into the next matrix (exact in real arithmetic).
+                lins = list(layer.backbone)
+                first_w, first_b = lins[0].weight * a_in, lins[0].bias * a_in
+                for lin in lins[1:]:
+                    hidden.append(((lin.weight * (a_in * a_out)).t(), lin.bias * a_in))
+                head_plan = ((w * a_out).t(), b)
+            wt = first_w.t()  # (I + H, K)
+            n_in = layer.in_features
+            plans.append(_Plan(wt[:n_in], wt[n_in:], first_b, hidden, head_plan,
+                               layer.w_tau.abs() if pure else None,
+                               layer.A if pure else None))
+        return plans
+
+    def _cached_plans(self) -> List[_Plan]:
+        """Return :meth:`_plans`, reused while no parameter changed (inference only)."""
+        # A tensor's storage and version counter change with every in-place update
+        # (optimiser steps, load_state_dict) and every move or cast of the module.
+        # (nn.Module.parameters() is too slow to call every step: walk the dicts directly.)
+        key = []
+        stack: List[nn.Module] = [self]
+        while stack:
+            module = stack.pop()
+            stack.extend(module._modules.values())
+            for t in itertools.chain(module._parameters.values(), module._buffers.values()):
+                if t is not None:
+                    key += (t.data_ptr(), t._version)
+        if self._plan_cache is None or self._plan_cache[0] != key:
+            self._plan_cache = (key, self._plans())
+        return self._plan_cache[1]
+
+    def _cell(self, pre: torch.Tensor, plan: _Plan, ts: Union[float, torch.Tensor],
+              act: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Finish one sub-cell step from the first matrix's pre-activation (B, K)."""
+        if plan.heads is not None:
+            a = act(pre)  # (B, U)
+            for w, b in plan.hidden:
+                a = act(torch.addmm(b, a, w))
+                if self.backbone_dropout:
+                    a = F.dropout(a, self.backbone_dropout, self.training)
+            z = torch.addmm(plan.heads[1], a, plan.heads[0])  # (B, 4H) or (B, H)
+        else:
+            z = pre
+        if plan.a is not None:  # pure
+            if isinstance(ts, float):
+                e = torch.exp((plan.abs_w_tau + z.abs()) * -ts)
+            else:
+                e = torch.exp((plan.abs_w_tau + z.abs()) * ts)  # ts is -t here
+            return torch.addcmul(plan.a, plan.a, e * z, value=-1.0)  # (B, H)
+        f1, f2, t_a, t_b = z.chunk(4, 1)
+        if isinstance(ts, float):
+            gate = torch.sigmoid(t_b + t_a if ts == 1.0 else torch.add(t_b, t_a, alpha=ts))
+        else:
+            gate = torch.sigmoid(torch.addcmul(t_b, t_a, ts))  # (B, H)
+        if self.mode == 'no_gate':
+            return torch.addcmul(torch.tanh(f1), gate, torch.tanh(f2))
+        return torch.lerp(torch.tanh(f1), torch.tanh(f2), gate)  # f1 (1 - g) + g f2
+
+    def forward(self, x: torch.Tensor, h: Optional[State] = None,
+                timespans: Union[None, float, torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, State]:
+        """Run the sequence ``x`` (B, T, input_size); return (y, final state). See the module."""
+        if x.dim() == 2:  # unbatched (T, in), as ncps
+            if timespans is not None and torch.is_tensor(timespans) and timespans.dim() > 0:
+                timespans = timespans.unsqueeze(0)
+            if h is not None:
+                h = tuple(p.unsqueeze(0) for p in h) if isinstance(h, tuple) else h.unsqueeze(0)
+            y, h = self.forward(x.unsqueeze(0), h, timespans)
+            return y[0], (tuple(p[0] for p in h) if isinstance(h, tuple) else h[0])
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f'x must be (B, T, {self.input_size}), got {tuple(x.shape)}')
+        batch, steps, _ = x.shape
+        hx, cx = self._start_state(h, batch, x)
+
+        ts: Optional[torch.Tensor] = None
+        ts_scalar = 1.0
+        if timespans is not None:
+            if not torch.is_tensor(timespans) or timespans.dim() == 0:
+                ts_scalar = float(timespans)
+            else:
+                ts = timespans_to_bt1(timespans, batch, steps, x)  # (B, T, 1)
+
+        grad = torch.is_grad_enabled()
+        plans = self._plans() if grad else self._cached_plans()
+        p0 = plans[0]
+        dropout = self.training and bool(self.backbone_dropout) and self.backbone_layers > 1
+        # Tracers and exporters (ONNX, torch.export) see through plain ops only, not the
+        # buffers _Scan writes in place: they get the loop. Without autograd the loop is as
+        # fast (the scan's gain is its backward) and cheaper to set up for short sequences.
+        exporting = (torch.jit.is_tracing() or torch.jit.is_scripting()
+                     or torch.compiler.is_compiling())
+        if (self.fused_scan and grad and not self.mixed_memory and not dropout
+                and not exporting):
+            # Layer 0's input part for all steps in one product, time-major for the scan.
+            first = torch.addmm(p0.b, x.transpose(0, 1).reshape(-1, self.input_size), p0.w_in)
+            params: List[Optional[torch.Tensor]] = []
+            for i, p in enumerate(plans):
+                params += [p.w_in if i else None, p.b if i else None, p.w_rec, p.abs_w_tau, p.a]
+            if p0.heads is not None:
+                for w, b in p0.hidden + [p0.heads]:
+                    params += [w, b]
+            spec = (self.mode, self.layer_sizes, ts_scalar, self.activation,
+                    self.backbone_layers or 0)
+            states = _Scan.apply(spec, first.view(steps, batch, -1), hx,
+                                 None if ts is None else ts.transpose(0, 1),
+                                 *params).transpose(0, 1)  # (B, T, N)
+            hx = states[:, -1]
+            motor = slice(self.units - self.motor_size, self.units)
+            y = states[..., motor] if self.return_sequences else hx[:, motor]
+        else:
+            y, hx, cx = self._loop(x, hx, cx, ts, ts_scalar, plans)
+        if self.fc is not None:
+            y = self.fc(y)
+        return y, ((hx, cx) if self.mixed_memory else hx)
+
+    def _loop(self, x: torch.Tensor, hx: torch.Tensor, cx: Optional[torch.Tensor],
+              ts: Optional[torch.Tensor], ts_scalar: float, plans: List[_Plan]
+              ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Run the general step loop under autograd (backbone, memory); return (y, h, c)."""
+        batch, steps, _ = x.shape
+        ts_steps = None
+        if ts is not None:
+            ts_steps = (-ts if self.mode == 'pure' else ts).unbind(1)  # T x (B, 1)
+        act = ACTIVATIONS[self.activation][0]
+        p0 = plans[0]
+        first = torch.addmm(p0.b, x.reshape(-1, self.input_size), p0.w_in)
+        first_steps = first.view(batch, steps, -1).unbind(1)  # T x (B, K)
+        mem_steps = self.memory.input_part(x).unbind(1) if self.mixed_memory else None
+        sizes = self.layer_sizes
+        n_layers = len(plans)
+        hs = list(hx.split(sizes, 1)) if n_layers > 1 else [hx]
+        outs = []
+        for t in range(steps):
+            ts_t = ts_scalar if ts_steps is None else ts_steps[t]
+            if mem_steps is not None:
+                # The memory cell reads the raw input and the whole CfC state (ncps).
+                full = torch.cat(hs, 1) if n_layers > 1 else hs[0]
+                full, cx = self.memory.step(mem_steps[t], full, cx)
+                hs = list(full.split(sizes, 1)) if n_layers > 1 else [full]
+            out = self._cell(torch.addmm(first_steps[t], hs[0], p0.w_rec), p0, ts_t, act)
+            hs[0] = out
+            for i in range(1, n_layers):
+                p = plans[i]
+                pre = torch.addmm(torch.addmm(p.b, out, p.w_in), hs[i], p.w_rec)
+                out = self._cell(pre, p, ts_t, act)
+                hs[i] = out
+            if self.return_sequences:
+                outs.append(out)
+        hx = torch.cat(hs, 1) if n_layers > 1 else hs[0]
+        y = torch.stack(outs, 1) if self.return_sequences else out  # (B, T, O) or (B, O)
+        return y, hx, cx
+
+    # ------------------------------------------------------------------ ncps import
+    @classmethod
+    def from_ncps(cls, module: nn.Module) -> 'CfC':
+        """
+        Build a CfC with the architecture and weights of an ``ncps.torch.CfC``.
+
+        Wired and fully connected modules, every mode, mixed memory, projection and backbone
+        are supported. The wiring becomes ours through :meth:`Wiring.from_ncps`; the ncps
+        sparsity masks must equal the masks our wiring implies. ncps is not imported here: the
+        module is read by attribute names. The result is batch-first whatever the module's
+        ``batch_first``.
+        """
+        cell = module.rnn_cell
+        wired = hasattr(module, 'wiring') and type(cell).__name__ == 'WiredCfCCell'
+        kwargs: Dict[str, Any] = {'proj_size': module.proj_size,
+                                  'return_sequences': bool(module.return_sequences),
+                                  'mixed_memory': bool(module.use_mixed)}
+        if wired:
+            wiring = Wiring.from_ncps(module.wiring)
+            subcells = list(cell._layers)
+            model = cls(int(wiring.input_dim), wiring, mode=subcells[0].mode, **kwargs)
+            params: Dict[str, torch.Tensor] = {}
+            for i, sub in enumerate(subcells):
+                ours = getattr(model, f'_mask{i}')[:sub.hidden_size]
+                if not torch.equal(sub.sparsity_mask.detach().cpu(), ours.cpu()):
+                    raise ValueError(f'ncps layer {i} sparsity mask differs from its wiring')
+                params.update({f'layers.{i}.{k}': v for k, v in _subcell_params(sub).items()})
+        else:
+            linears = ([m for m in cell.backbone if isinstance(m, nn.Linear)]
+                       if cell.backbone_layers > 0 else [])
+            dropouts = ([m.p for m in cell.backbone if isinstance(m, nn.Dropout)]
+                        if cell.backbone_layers > 0 else [])
+            activation = 'lecun_tanh'
+            if linears:
+                activation = _NCPS_ACTIVATIONS[type(cell.backbone[1]).__name__]
+            model = cls(int(cell.input_size), int(cell.hidden_size), mode=cell.mode,
+                        activation=activation,
+                        backbone_units=linears[0].out_features if linears else 128,
+                        backbone_layers=int(cell.backbone_layers),
+                        backbone_dropout=dropouts[0] if dropouts else 0.0, **kwargs)
+            params = {f'layers.0.{k}': v for k, v in _subcell_params(cell).items()}
+            for j, lin in enumerate(linears):
+                params[f'layers.0.backbone.{j}.weight'] = lin.weight
+                params[f'layers.0.backbone.{j}.bias'] = lin.bias
+        if model.mixed_memory:
+            # ncps LSTMCell and MemoryCell share parameter names (input_map, recurrent_map).
+            params.update({'memory.' + k: v for k, v in module.lstm.named_parameters()})
+        if model.fc is not None:
+            params.update({'fc.' + k: v for k, v in module.fc.named_parameters()})
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(params[name].detach().reshape(p.shape))
+        return model
+
+
+_NCPS_ACTIVATIONS = {'LeCun': 'lecun_tanh', 'Tanh': 'tanh', 'ReLU': 'relu', 'SiLU': 'silu',
+                     'GELU': 'gelu'}
+
+
+def _subcell_params(sub: nn.Module) -> Dict[str, torch.Tensor]:
+    """Head parameters of an ncps ``CfCCell`` under our names (w_tau and A flattened)."""
+    names = ['ff1']
+    out: Dict[str, torch.Tensor] = {}
+    if sub.mode == 'pure':
+        out.update({'w_tau': sub.w_tau.reshape(-1), 'A': sub.A.reshape(-1)})
+    else:
+        names += ['ff2', 'time_a', 'time_b']
+    for name in names:
+        lin = getattr(sub, name)
+        out[f'{name}.weight'] = lin.weight
+        out[f'{name}.bias'] = lin.bias
+    return out
