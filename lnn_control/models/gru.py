@@ -53,6 +53,8 @@ class GRU(PolicyModel):
     """
 
     kind = 'gru'
+    _rnn_class = nn.GRU   # the torch recurrent module
+    _state_copies = 1     # vectors of num_layers * H in the flat state (LSTM: h and c)
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int = 32,
                  num_layers: int = 1, dt_input: bool = False,
@@ -66,9 +68,9 @@ class GRU(PolicyModel):
         self.num_layers = int(num_layers)
         self.dt_input = bool(dt_input)
         self.return_sequences = bool(return_sequences)
-        self.state_size = self.num_layers * self.hidden_size
-        self.rnn = nn.GRU(self.input_size + int(self.dt_input), self.hidden_size,
-                          num_layers=self.num_layers, batch_first=True)
+        self.state_size = self._state_copies * self.num_layers * self.hidden_size
+        self.rnn = self._rnn_class(self.input_size + int(self.dt_input), self.hidden_size,
+                                   num_layers=self.num_layers, batch_first=True)
         self.readout = nn.Linear(self.hidden_size, self.output_size)
 
     def get_config(self) -> Dict[str, Any]:

@@ -31,9 +31,9 @@ input_size + dt_input, D_l = H for l > 0.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
-from lnn_control.models.base import PolicyModel
+from lnn_control.models.gru import GRU
 from lnn_control.models.mlp import input_features
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ __all__ = ['LSTM']
 State = Tuple[torch.Tensor, torch.Tensor]
 
 
-class LSTM(PolicyModel):
+class LSTM(GRU):
     """
     LSTM baseline (see the module docstring for equations and state layout).
 
@@ -58,29 +58,8 @@ class LSTM(PolicyModel):
     """
 
     kind = 'lstm'
-
-    def __init__(self, input_size: int, output_size: int, hidden_size: int = 32,
-                 num_layers: int = 1, dt_input: bool = False,
-                 return_sequences: bool = True) -> None:
-        super().__init__()
-        if min(int(input_size), int(output_size), int(hidden_size), int(num_layers)) < 1:
-            raise ValueError('input_size, output_size, hidden_size and num_layers must be >= 1')
-        self.input_size = int(input_size)
-        self.output_size = int(output_size)
-        self.hidden_size = int(hidden_size)
-        self.num_layers = int(num_layers)
-        self.dt_input = bool(dt_input)
-        self.return_sequences = bool(return_sequences)
-        self.state_size = 2 * self.num_layers * self.hidden_size  # flat [h, c]
-        self.rnn = nn.LSTM(self.input_size + int(self.dt_input), self.hidden_size,
-                           num_layers=self.num_layers, batch_first=True)
-        self.readout = nn.Linear(self.hidden_size, self.output_size)
-
-    def get_config(self) -> Dict[str, Any]:
-        """JSON-able constructor arguments."""
-        return {'input_size': self.input_size, 'output_size': self.output_size,
-                'hidden_size': self.hidden_size, 'num_layers': self.num_layers,
-                'dt_input': self.dt_input, 'return_sequences': self.return_sequences}
+    _rnn_class = nn.LSTM
+    _state_copies = 2  # flat [h, c]
 
     def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> State:
         """Zeros (h, c), each (B, num_layers * H)."""

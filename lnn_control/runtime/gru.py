@@ -23,10 +23,38 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Tuple
 
-from lnn_control.runtime.base import Cell, check_tensors, PolicyFormatError
+from lnn_control.runtime.base import Cell
+from lnn_control.runtime.base import check_tensors
+from lnn_control.runtime.base import PolicyFormatError
 import numpy as np
 
-__all__ = ['GRUCell']
+__all__ = ['GRUCell', 'rnn_sizes', 'rnn_shapes']
+
+
+def rnn_sizes(kind: str, config: Mapping[str, Any]) -> Tuple[int, int, int, int]:
+    """(first-layer features, hidden size, layers, outputs) of a gru/lstm config."""
+    try:
+        feature = int(config['input_size']) + int(bool(config.get('dt_input', False)))
+        hidden = int(config.get('hidden_size', 32))
+        layers = int(config.get('num_layers', 1))
+        out = int(config['output_size'])
+    except (KeyError, TypeError, ValueError) as err:
+        raise PolicyFormatError(f'{kind} config is incomplete or malformed: {err!r}') from err
+    return feature, hidden, layers, out
+
+
+def rnn_shapes(kind: str, config: Mapping[str, Any], gates: int) -> Dict[str, Tuple[int, ...]]:
+    """state_dict shapes of a torch ``nn.GRU`` (3 gates) / ``nn.LSTM`` (4) plus readout."""
+    feature, hidden, layers, out = rnn_sizes(kind, config)
+    shapes: Dict[str, Tuple[int, ...]] = {}
+    for k in range(layers):
+        shapes[f'rnn.weight_ih_l{k}'] = (gates * hidden, feature if k == 0 else hidden)
+        shapes[f'rnn.weight_hh_l{k}'] = (gates * hidden, hidden)
+        shapes[f'rnn.bias_ih_l{k}'] = (gates * hidden,)
+        shapes[f'rnn.bias_hh_l{k}'] = (gates * hidden,)
+    shapes['readout.weight'] = (out, hidden)
+    shapes['readout.bias'] = (out,)
+    return shapes
 
 
 class GRUCell(Cell):
@@ -43,33 +71,13 @@ class GRUCell(Cell):
     kind = 'gru'
 
     @staticmethod
-    def _sizes(config: Mapping[str, Any]) -> Tuple[int, int, int, int]:
-        try:
-            feature = int(config['input_size']) + int(bool(config.get('dt_input', False)))
-            hidden = int(config.get('hidden_size', 32))
-            layers = int(config.get('num_layers', 1))
-            out = int(config['output_size'])
-        except (KeyError, TypeError, ValueError) as err:
-            raise PolicyFormatError(f'gru config is incomplete or malformed: {err!r}') from err
-        return feature, hidden, layers, out
-
-    @staticmethod
     def expected_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
         """Name -> shape of every tensor a gru policy of this config holds."""
-        feature, hidden, layers, out = GRUCell._sizes(config)
-        shapes: Dict[str, Tuple[int, ...]] = {}
-        for k in range(layers):
-            shapes[f'rnn.weight_ih_l{k}'] = (3 * hidden, feature if k == 0 else hidden)
-            shapes[f'rnn.weight_hh_l{k}'] = (3 * hidden, hidden)
-            shapes[f'rnn.bias_ih_l{k}'] = (3 * hidden,)
-            shapes[f'rnn.bias_hh_l{k}'] = (3 * hidden,)
-        shapes['readout.weight'] = (out, hidden)
-        shapes['readout.bias'] = (out,)
-        return shapes
+        return rnn_shapes('gru', config, gates=3)
 
     def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
         check_tensors(self.kind, self.expected_shapes(config), tensors)
-        feature, hidden, layers, out = self._sizes(config)
+        feature, hidden, layers, out = rnn_sizes(self.kind, config)
         self.input_size = int(config['input_size'])
         self.output_size = out
         self.hidden_size = hidden
