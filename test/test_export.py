@@ -2,16 +2,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """ONNX export of a policy step, checked with onnxruntime against the numpy runtime."""
 
+from lnn_control.cli import main
+from lnn_control.models import CfC
+from lnn_control.models import GRU
+from lnn_control.models import LSTM
+from lnn_control.models import LTC
+from lnn_control.models import MLP
+from lnn_control.models.export import compare_onnx
+from lnn_control.models.export import export_onnx
+from lnn_control.models.policy import save_policy
+from lnn_control.wirings import AutoNCP
 import numpy as np
 import onnx
 import pytest
 import torch
-
-from lnn_control.cli import main
-from lnn_control.models import CfC, GRU, LSTM, LTC, MLP
-from lnn_control.models.export import compare_onnx, export_onnx
-from lnn_control.models.policy import save_policy
-from lnn_control.wirings import AutoNCP
 
 MAKERS = {
     'cfc_ncp': lambda: CfC(6, AutoNCP(12, 2, seed=4)),

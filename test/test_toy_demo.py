@@ -4,9 +4,9 @@
 
 import json
 
+from lnn_control.train.toy_demo import make_pendulum_data
+from lnn_control.train.toy_demo import run_demo
 import numpy as np
-
-from lnn_control.train.toy_demo import make_pendulum_data, run_demo
 
 
 def test_pendulum_data_is_consistent_with_its_dt():

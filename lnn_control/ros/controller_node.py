@@ -1,0 +1,341 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The ``lnn_controller`` lifecycle node: a liquid policy drives a robot over ROS 2.
+
+    ros2 run lnn_control lnn_controller --ros-args --params-file config/pibot_controller.yaml
+
+A thin shell over :class:`lnn_control.runtime.controller.ControllerCore` (all logic) and
+:mod:`lnn_control.ros.readings` (message conversions). Lifecycle:
+
+- configure: read the parameters, load the policy (numpy runtime, never torch), build the
+  Observer/Actuator from the policy file's own configs (parameters only tighten limits).
+  Returns FAILURE, logging why, when the file is bad or does not fit the configured inputs
+  and outputs.
+- activate: subscribe the inputs (``/scan`` best-effort sensor QoS, ``/odom``, ``/goal_pose``,
+  ``/imu``; ``/joint_states`` in vector mode), step the policy on each trigger message with
+  ``dt`` from header stamps, publish the command (reliable) on ``/cmd_vel``.
+- deactivate / shutdown / SIGINT / SIGTERM: publish the zero command first.
+
+A watchdog timer on a STEADY clock publishes the zero command while inputs are stale.
+``~/reset`` (std_srvs/Trigger) resets the hidden state; ``/diagnostics`` (~1 Hz) and
+``~/neuron_state`` report. Parameters are read at configure; ranges and choices are checked
+when a parameter is set.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any, List, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from lnn_control.ros import readings
+from lnn_control.runtime.base import PolicyFormatError
+from lnn_control.runtime.controller import ControllerConfig
+from lnn_control.runtime.controller import ControllerCore
+from lnn_control.runtime.controller import MODES
+from lnn_control.runtime.controller import SpecMismatch
+from lnn_control.runtime.policy import load_policy
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import FloatingPointRange
+from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterType
+from rcl_interfaces.msg import SetParametersResult
+import rclpy
+from rclpy.clock import Clock
+from rclpy.clock import ClockType
+from rclpy.exceptions import ParameterException
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import Node
+from rclpy.lifecycle import State
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile
+from rclpy.qos import ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Imu
+from sensor_msgs.msg import JointState
+from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Float32MultiArray
+from std_srvs.srv import Trigger
+
+__all__ = ['LnnController', 'main', 'PARAMETERS']
+
+_BIG = 1e6
+# name -> (default, description, range (low, high) for numbers or choices for strings).
+PARAMETERS = {
+    'autostart': (True, 'configure and activate on start (off under a lifecycle manager)',
+                  None),
+    'policy': ('pibot_nav_cfc', 'policy file path or built-in policy name', None),
+    'mode': ('pibot', 'pibot: scan+odom+goal observer; vector: joint positions+velocities',
+             tuple(MODES)),
+    'trigger': ('odom', 'input whose messages step the policy (dt from its stamps)',
+                ('odom', 'scan', 'imu', 'joints')),
+    'command_type': ('twist_stamped', 'command message type', tuple(readings.COMMAND_TYPES)),
+    'scan_topic': ('/scan', 'LaserScan input', None),
+    'odom_topic': ('/odom', 'Odometry input', None),
+    'goal_topic': ('/goal_pose', 'PoseStamped goal input', None),
+    'imu_topic': ('/imu', 'Imu input', None),
+    'joints_topic': ('/joint_states', 'JointState input (vector mode)', None),
+    'cmd_topic': ('/cmd_vel', 'command output', None),
+    'odom_frame': ('odom', 'frame goals must be given in', None),
+    # Declared by type (an empty list default would be typed as a byte array).
+    'goal_equivalent_frames': (Parameter.Type.STRING_ARRAY,
+                               'frames taken as the odom frame (e.g. map)', None),
+    'base_frame': ('base_link', 'frame_id of TwistStamped commands', None),
+    'watchdog_timeout': (0.5, 'stale input age that stops the robot (s, steady clock)',
+                         (0.01, 60.0)),
+    'watchdog_period': (0.05, 'watchdog check period (s, steady clock)', (0.005, 1.0)),
+    'gap_reset': (1.0, 'trigger stamp gap that resets the hidden state (s)', (0.001, 3600.0)),
+    'nominal_dt': (0.05, 'dt of the first step after a reset (s)', (0.0001, 10.0)),
+    'max_v': (0.0, "tighten the policy's forward speed limit (m/s), 0 keeps it", (0.0, 10.0)),
+    'max_w': (0.0, 'tighten the yaw rate limit (rad/s), 0 keeps it', (0.0, 50.0)),
+    'max_accel_v': (0.0, 'tighten |dv/dt| (m/s^2), 0 keeps it', (0.0, 100.0)),
+    'max_accel_w': (0.0, 'tighten |dw/dt| (rad/s^2), 0 keeps it', (0.0, 100.0)),
+    'max_output': (0.0, 'vector mode: clip commands to +-this, 0 keeps the action space',
+                   (0.0, _BIG)),
+    'neuron_state_rate': (10.0, '~/neuron_state rate (Hz), 0 for none', (0.0, 1000.0)),
+    'diagnostics_period': (1.0, '/diagnostics period (s)', (0.05, 60.0)),
+}
+
+
+def _descriptor(name: str, default: Any, text: str, limits: Any) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(name=name, description=text)
+    if isinstance(default, float) and limits is not None:
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(limits[0]), to_value=float(limits[1]), step=0.0)]
+    elif isinstance(default, str) and limits is not None:
+        descriptor.additional_constraints = f'one of {list(limits)}'
+    if default == Parameter.Type.STRING_ARRAY:
+        descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
+    return descriptor
+
+
+class LnnController(Node):
+    """Lifecycle node running a liquid policy; see the module docstring."""
+
+    def __init__(self, node_name: str = 'lnn_controller', **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.add_on_set_parameters_callback(self._check_parameters)
+        for name, (default, text, limits) in PARAMETERS.items():
+            self.declare_parameter(name, default, _descriptor(name, default, text, limits))
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.core: Optional[ControllerCore] = None
+        self._cmd_pub = self._neuron_pub = self._diag_pub = None
+        self._reset_srv = None
+        self._subs: List[Any] = []
+        self._timers: List[Any] = []
+        self._active = False
+
+    # -- parameters --------------------------------------------------------------------------
+    def _check_parameters(self, params: List[Any]) -> SetParametersResult:
+        """Refuse string parameters outside their choices (ranges rclpy checks itself)."""
+        for param in params:
+            spec = PARAMETERS.get(param.name)
+            if spec and isinstance(spec[0], str) and spec[2] is not None:
+                if param.value not in spec[2]:
+                    return SetParametersResult(
+                        successful=False,
+                        reason=f'{param.name} must be one of {list(spec[2])}, got '
+                               f'{param.value!r}')
+        return SetParametersResult(successful=True)
+
+    def _p(self, name: str) -> Any:
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:
+            return []
+
+    def _now(self) -> float:
+        return self._steady.now().nanoseconds * 1e-9
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        """Load the policy and build the core; FAILURE (logged) if it does not fit."""
+        command_type = self._p('command_type')
+        msg_type, self._build_command, size = readings.COMMAND_TYPES[command_type]
+        try:
+            config = ControllerConfig(
+                mode=self._p('mode'), trigger=self._p('trigger'),
+                watchdog_timeout=self._p('watchdog_timeout'), gap_reset=self._p('gap_reset'),
+                nominal_dt=self._p('nominal_dt'), max_v=self._p('max_v'),
+                max_w=self._p('max_w'), max_accel_v=self._p('max_accel_v'),
+                max_accel_w=self._p('max_accel_w'), max_output=self._p('max_output'),
+                action_size=size, neuron_state_rate=self._p('neuron_state_rate'))
+            policy = load_policy(self._p('policy'))
+            self.core = ControllerCore(policy, config)
+        except (PolicyFormatError, SpecMismatch, FileNotFoundError, ValueError) as exc:
+            self.get_logger().error(f'refusing to configure with policy '
+                                    f'{self._p("policy")!r}: {exc}')
+            self.core = None
+            return TransitionCallbackReturn.FAILURE
+        self._cmd_pub = self.create_lifecycle_publisher(
+            msg_type, self._p('cmd_topic'),
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self._neuron_pub = self.create_lifecycle_publisher(
+            Float32MultiArray, '~/neuron_state', 10)
+        self._diag_pub = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._reset_srv = self.create_service(Trigger, '~/reset', self._on_reset)
+        self.get_logger().info(
+            f'configured: {policy!r}, mode {config.mode}, trigger {config.trigger}, '
+            f'{command_type} on {self._p("cmd_topic")}, limits {self.core.high.tolist()}, '
+            f'torch loaded: {"torch" in sys.modules and sys.modules["torch"] is not None}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        """Subscribe the inputs and start the watchdog and report timers."""
+        core = self.core
+        core.reset('activate')
+        core.stop()
+        subscribe = self.create_subscription
+        if core.config.mode == 'pibot':
+            self._subs = [
+                subscribe(LaserScan, self._p('scan_topic'), self._input(
+                    'scan', readings.scan_to_reading), qos_profile_sensor_data),
+                subscribe(Odometry, self._p('odom_topic'), self._input(
+                    'odom', readings.odom_to_reading), qos_profile_sensor_data),
+                subscribe(PoseStamped, self._p('goal_topic'), self._input(
+                    'goal', self._goal_to_reading), 10),
+                subscribe(Imu, self._p('imu_topic'), self._input(
+                    'imu', readings.imu_to_reading), qos_profile_sensor_data),
+            ]
+        else:
+            self._subs = [subscribe(JointState, self._p('joints_topic'), self._input(
+                'joints', readings.joints_to_reading), qos_profile_sensor_data)]
+        self._timers = [
+            self.create_timer(self._p('watchdog_period'), self._on_watchdog, clock=self._steady),
+            self.create_timer(self._p('diagnostics_period'), self._on_diagnostics,
+                              clock=self._steady)]
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        """Publish the zero command (while the publisher is still active), then go quiet."""
+        self.publish_stop()
+        self._active = False
+        self._teardown_io()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        """Drop the policy, publishers and service."""
+        self._destroy_outputs()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        """Zero command if active, then release everything."""
+        self.publish_stop()
+        self._active = False
+        self._teardown_io()
+        self._destroy_outputs()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _teardown_io(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._subs, self._timers = [], []
+
+    def _destroy_outputs(self) -> None:
+        for pub in (self._cmd_pub, self._neuron_pub, self._diag_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        if self._reset_srv is not None:
+            self.destroy_service(self._reset_srv)
+        self._cmd_pub = self._neuron_pub = self._diag_pub = self._reset_srv = None
+        self.core = None
+
+    # -- I/O ---------------------------------------------------------------------------------
+    def _goal_to_reading(self, msg: PoseStamped) -> Any:
+        return readings.goal_to_reading(msg, self._p('odom_frame'),
+                                        self._p('goal_equivalent_frames'))
+
+    def _input(self, name: str, convert: Any) -> Any:
+        def callback(msg: Any) -> None:
+            core = self.core
+            if core is None or not self._active:
+                return
+            reading, reason = convert(msg)
+            if reading is None:
+                core.reject(reason)
+                return
+            command = core.feed(name, reading, self._now())
+            if command is not None:
+                self._publish(command)
+                if core.neuron_state_due(self._now()):
+                    self._neuron_pub.publish(readings.neuron_state_msg(
+                        core.policy.state, core.neuron_labels))
+        return callback
+
+    def _publish(self, command: Any) -> None:
+        stamp = self.get_clock().now().to_msg()   # sim time when use_sim_time is set
+        self._cmd_pub.publish(self._build_command(command, stamp, self._p('base_frame')))
+
+    def publish_stop(self) -> None:
+        """Publish the zero command now (if configured and active)."""
+        if self.core is not None and self._active and self._cmd_pub is not None:
+            self._publish(self.core.stop())
+
+    def _on_watchdog(self) -> None:
+        command = self.core.watchdog(self._now()) if self.core is not None else None
+        if command is not None:
+            self._publish(command)
+
+    def _on_diagnostics(self) -> None:
+        if self.core is None:
+            return
+        level, message, values = self.core.diagnostics(self._now())
+        self._diag_pub.publish(readings.diagnostic_array(
+            self.get_clock().now().to_msg(), f'{self.get_name()}: liquid controller',
+            self._p('policy'), level, message, values))
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        if self.core is None:
+            response.success, response.message = False, 'not configured'
+        else:
+            self.core.reset('request')
+            response.success = True
+            response.message = f'hidden state reset ({self.core.resets["request"]} so far)'
+        return response
+
+
+def main(args: Optional[List[str]] = None) -> None:
+    """Run the node; with ``autostart`` it configures and activates itself."""
+    # Own signal handling: the zero command must go out before the context shuts down.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.append(True))
+    try:
+        node = LnnController()
+    except ParameterException as exc:
+        # A params file or -p value out of range or of the wrong type: say which, exit 1.
+        rclpy.logging.get_logger('lnn_controller').fatal(f'bad parameter: {exc}')
+        rclpy.shutdown()
+        sys.exit(1)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if node.get_parameter('autostart').value:
+            node.trigger_configure()
+            if node.core is not None:
+                node.trigger_activate()
+        while not stop and rclpy.ok():
+            executor.spin_once(timeout_sec=0.05)
+        node.publish_stop()
+        # Let the reliable zero command reach its subscribers before leaving.
+        for _ in range(4):
+            executor.spin_once(timeout_sec=0.05)
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,208 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+ROS messages <-> the runtime's readings and commands (no node, no logic beyond validation).
+
+Each ``*_to_reading`` function returns ``(reading, '')`` or ``(None, reason)``: the node counts
+refused messages by reason (on /diagnostics) instead of feeding bad data to the policy.
+
+==========================  ========================  =========================================
+message                     reading                   refused when (reason)
+==========================  ========================  =========================================
+sensor_msgs/LaserScan       ScanReading               no beams (scan_empty), non-finite or zero
+                                                      angle_increment (scan_geometry)
+nav_msgs/Odometry           OdomReading               non-finite pose/twist (odom_non_finite)
+geometry_msgs/PoseStamped   Goal (odom frame)         frame not the odom frame or one declared
+                                                      equivalent (goal_frame), non-finite
+                                                      position (goal_non_finite)
+sensor_msgs/Imu             ImuReading                non-finite values (imu_non_finite)
+sensor_msgs/JointState      JointsReading             position/velocity lengths differ from the
+                                                      names (joints_size), non-finite values
+                                                      (joints_non_finite)
+==========================  ========================  =========================================
+
+Non-finite lidar ranges are *not* a reason to refuse a scan: drivers report no-return beams as
+NaN or inf (REP 117) and the Observer reads them.
+
+Commands: ``COMMAND_TYPES`` maps the node's ``command_type`` parameter to the message class
+and a builder ``(command, stamp, frame_id) -> message``: ``twist_stamped`` (Jazzy TB3,
+ros2_control), ``twist`` (Nav2 Jazzy) and ``float64_multi_array`` (ros2_control forward
+command controllers, e.g. an effort controller for the pendulum).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import KeyValue
+from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Twist
+from geometry_msgs.msg import TwistStamped
+from lnn_control.runtime.observer import Goal
+from lnn_control.runtime.observer import ImuReading
+from lnn_control.runtime.observer import JointsReading
+from lnn_control.runtime.observer import OdomReading
+from lnn_control.runtime.observer import ScanReading
+from nav_msgs.msg import Odometry
+import numpy as np
+from sensor_msgs.msg import Imu
+from sensor_msgs.msg import JointState
+from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Float32MultiArray
+from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import MultiArrayDimension
+
+__all__ = ['stamp_to_seconds', 'seconds_to_stamp', 'scan_to_reading', 'odom_to_reading',
+           'goal_to_reading', 'imu_to_reading', 'joints_to_reading', 'COMMAND_TYPES',
+           'command_to_twist', 'command_to_twist_stamped', 'command_to_float64_array',
+           'neuron_state_msg', 'diagnostic_array']
+
+
+def stamp_to_seconds(stamp: Time) -> float:
+    """Convert a ``builtin_interfaces/Time`` to seconds (float)."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def seconds_to_stamp(seconds: float) -> Time:
+    """Convert seconds to a ``builtin_interfaces/Time``."""
+    nanoseconds = int(round(seconds * 1e9))
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Heading (rad) of a quaternion, ROS order (x, y, z, w)."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def scan_to_reading(msg: LaserScan) -> Tuple[Optional[ScanReading], str]:
+    """Convert a LaserScan to a ScanReading; NaN/inf beams are kept (they mean no return)."""
+    ranges = np.asarray(msg.ranges, dtype=np.float32)  # (N,)
+    if ranges.size == 0:
+        return None, 'scan_empty'
+    if not _finite(msg.angle_min, msg.angle_increment) or msg.angle_increment == 0.0:
+        return None, 'scan_geometry'
+    return ScanReading(ranges=ranges, angle_min=float(msg.angle_min),
+                       angle_increment=float(msg.angle_increment),
+                       range_min=float(msg.range_min), range_max=float(msg.range_max),
+                       stamp=stamp_to_seconds(msg.header.stamp)), ''
+
+
+def odom_to_reading(msg: Odometry) -> Tuple[Optional[OdomReading], str]:
+    """Odometry -> OdomReading: planar pose in the odom frame, body-frame twist."""
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    v, w = msg.twist.twist.linear.x, msg.twist.twist.angular.z
+    if not _finite(p.x, p.y, q.x, q.y, q.z, q.w, v, w):
+        return None, 'odom_non_finite'
+    return OdomReading(x=p.x, y=p.y, yaw=yaw_from_quaternion(q.x, q.y, q.z, q.w), v=v, w=w,
+                       stamp=stamp_to_seconds(msg.header.stamp)), ''
+
+
+def goal_to_reading(msg: PoseStamped, odom_frame: str = 'odom',
+                    equivalent_frames: Sequence[str] = ()) -> Tuple[Optional[Goal], str]:
+    """
+    Convert a PoseStamped to a Goal in the odom frame.
+
+    Goals are taken in ``odom_frame`` or a frame declared equivalent (e.g. 'map' when map and
+    odom coincide, as on a robot without localisation); any other frame is refused rather
+    than misread, since this package runs no tf.
+    """
+    frame = msg.header.frame_id.lstrip('/')
+    accepted = [odom_frame.lstrip('/')] + [f.lstrip('/') for f in equivalent_frames]
+    if frame not in accepted:
+        return None, 'goal_frame'
+    p = msg.pose.position
+    if not _finite(p.x, p.y):
+        return None, 'goal_non_finite'
+    return Goal(x=p.x, y=p.y, stamp=stamp_to_seconds(msg.header.stamp)), ''
+
+
+def imu_to_reading(msg: Imu) -> Tuple[Optional[ImuReading], str]:
+    """Imu -> ImuReading."""
+    o, a, g = msg.orientation, msg.angular_velocity, msg.linear_acceleration
+    values = np.array([o.x, o.y, o.z, o.w, a.x, a.y, a.z, g.x, g.y, g.z], dtype=np.float64)
+    if not np.isfinite(values).all():
+        return None, 'imu_non_finite'
+    return ImuReading(orientation=values[:4], angular_velocity=values[4:7],
+                      linear_acceleration=values[7:], stamp=stamp_to_seconds(msg.header.stamp)), ''
+
+
+def joints_to_reading(msg: JointState) -> Tuple[Optional[JointsReading], str]:
+    """Convert a JointState to a JointsReading; velocities must be present, one per joint."""
+    positions = np.asarray(msg.position, dtype=np.float64)    # (J,)
+    velocities = np.asarray(msg.velocity, dtype=np.float64)   # (J,)
+    names = list(msg.name)
+    if positions.size != velocities.size or (names and len(names) != positions.size):
+        return None, 'joints_size'
+    if not (np.isfinite(positions).all() and np.isfinite(velocities).all()):
+        return None, 'joints_non_finite'
+    return JointsReading(names=names, positions=positions, velocities=velocities,
+                         stamp=stamp_to_seconds(msg.header.stamp)), ''
+
+
+def command_to_twist(command: np.ndarray, stamp: Time = None, frame_id: str = '') -> Twist:
+    """(v, w) -> Twist (linear.x, angular.z)."""
+    msg = Twist()
+    msg.linear.x, msg.angular.z = float(command[0]), float(command[1])
+    return msg
+
+
+def command_to_twist_stamped(command: np.ndarray, stamp: Time = None,
+                             frame_id: str = 'base_link') -> TwistStamped:
+    """(v, w) -> TwistStamped in the body frame."""
+    msg = TwistStamped()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.twist = command_to_twist(command)
+    return msg
+
+
+def command_to_float64_array(command: np.ndarray, stamp: Time = None,
+                             frame_id: str = '') -> Float64MultiArray:
+    """Command vector -> Float64MultiArray (what forward command controllers take)."""
+    msg = Float64MultiArray()
+    msg.data = [float(v) for v in np.asarray(command).reshape(-1)]
+    return msg
+
+
+# command_type parameter -> (message class, builder, number of command values it carries).
+COMMAND_TYPES: Dict[str, Tuple[type, Callable, int]] = {
+    'twist_stamped': (TwistStamped, command_to_twist_stamped, 2),
+    'twist': (Twist, command_to_twist, 2),
+    'float64_multi_array': (Float64MultiArray, command_to_float64_array, 0),
+}
+
+
+def neuron_state_msg(state: np.ndarray, labels: Sequence[str]) -> Float32MultiArray:
+    """
+    Neuron activations -> Float32MultiArray with one layout dim labelled by the neurons.
+
+    ``layout.dim[0]`` has size N and label ``'neurons:' + ','.join(policy.neuron_labels)``, so
+    element i is the neuron named by the i-th comma-separated label.
+    """
+    msg = Float32MultiArray()
+    data = np.asarray(state, dtype=np.float32).reshape(-1)   # (N,)
+    msg.data = data.tolist()
+    label = 'neurons:' + ','.join(str(name) for name in labels)
+    msg.layout.dim = [MultiArrayDimension(label=label, size=data.size, stride=data.size)]
+    return msg
+
+
+def diagnostic_array(stamp: Time, name: str, hardware_id: str, level: int, message: str,
+                     values: Dict[str, str]) -> DiagnosticArray:
+    """One DiagnosticStatus (level 0 OK, 1 WARN, 2 ERROR) in a DiagnosticArray."""
+    status = DiagnosticStatus(level=bytes([level]), name=name, message=message,
+                              hardware_id=hardware_id,
+                              values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    msg = DiagnosticArray()
+    msg.header.stamp = stamp
+    msg.status = [status]
+    return msg
