@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lnn_control-installed
-EXTRAS := train,sim,export,dev
+EXTRAS := train,sim,ros,export,dev
 
 .PHONY: install demo test lint bench clean
 

@@ -72,6 +72,8 @@ setup(
     entry_points={
         'console_scripts': [
             'lnn-control = lnn_control.cli:main',
+            'lnn_controller = lnn_control.ros.controller_node:main',
+            'lnn_sim = lnn_control.ros.sim_node:main',
         ],
     },
 )
