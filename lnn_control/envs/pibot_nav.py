@@ -123,7 +123,9 @@ privileged experts (``lnn_control.envs.experts``) and DAgger.
 radius 0.08, 0.10, 0.12, 0.15 twice over, 8-15 boxes of half sizes (0.08, 0.08), (0.10, 0.10),
 (0.12, 0.08), (0.15, 0.10) twice over) in world coordinates; what is given replaces the random
 draw. For a ROS bridge, ``scan``, ``odom``, ``goal``, ``imu()`` and ``joints()`` give the latest
-readings and ``set_goal`` moves the goal.
+readings and ``set_goal`` moves the goal; ``drive(v, w)``, ``run(ticks)``,
+``update_odometry(ticks)`` and ``distance()`` let ``lnn_control.envs.sim_bridge`` drive the
+robot from an external command instead of ``step``.
 
 ## Version History
 * v0: initial version.
@@ -422,6 +424,26 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
         self._goal = Goal(c * dx + s * dy, -s * dx + c * dy, self.time)
         self.data.mocap_pos[self._goal_mocap] = (x, y, 0.002)
         self._prev_distance = self._distance()
+
+    # -- external driving (the ROS bridge, lnn_control.envs.sim_bridge) ----------------------
+    def drive(self, v: float, w: float) -> None:
+        """Set the wheel servos for (v, w) now, bypassing the Actuator (the sender limits it)."""
+        self._queue.clear()
+        self.data.ctrl[:] = np.array(wheel_speeds(float(v), float(w))) * self.motor_gain
+
+    def run(self, ticks: int) -> Tuple[bool, bool]:
+        """Run ``ticks`` physics steps (scans come due on their own clock): (new_scan, hit)."""
+        return self._advance(self._tick + int(ticks))
+
+    def update_odometry(self, ticks: int) -> OdomReading:
+        """Integrate odometry over the last ``ticks`` physics steps; return the new reading."""
+        self._integrate_odometry(int(ticks))
+        self._odom = OdomReading(*self._odom_pose, *self._odom_twist, self.time)
+        return self._odom
+
+    def distance(self) -> float:
+        """Return the true robot-to-goal distance in metres (centre of base_footprint)."""
+        return self._distance()
 
     # -- episode -----------------------------------------------------------------------------
     def reset(self, *, seed: Optional[int] = None,
