@@ -424,12 +424,6 @@ def test_closed_loop_controller_reaches_the_goal_on_sim_time(ros_env, tmp_path):
 
 @pytest.mark.slow
 def test_closed_loop_trained_policy_among_obstacles(ros_env, tmp_path):
-    from lnn_control.runtime.policy import load_policy
-
-    try:
-        load_policy('pibot_nav_cfc')
-    except Exception as error:   # noqa: B902 (any failure to load means: not shipped yet)
-        pytest.skip(f'the trained pibot_nav_cfc policy is not available: {error}')
     status = _closed_loop(ros_env, tmp_path, 'pibot_nav_cfc', seed=7, n_obstacles=4,
                           timeout=40.0)
     print('closed loop (pibot_nav_cfc):', {k: status[k] for k in (
