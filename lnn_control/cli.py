@@ -133,6 +133,75 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('policy', nargs='?', metavar='POLICY',
+                        help="policy file, built-in name or 'expert' (not with --suite)")
+    parser.add_argument('--env', default='lnn_control/PiBotNav-v0', metavar='ID',
+                        help='Gymnasium id (default: %(default)s)')
+    parser.add_argument('--episodes', type=int, default=None, metavar='N',
+                        help='episodes (per cell with --suite; default 10, suite 20)')
+    parser.add_argument('--seed', type=int, default=10_000, metavar='S',
+                        help='seed of the first episode, then S+1, ... (default %(default)s, '
+                             'away from training seeds)')
+    parser.add_argument('--perturb', default='', metavar='KNOB=V,...',
+                        help='e.g. noise=0.05,drop=0.2,jitter=0.3,delay=0.1,mass=1.5,'
+                             'friction=0.5,gain=0.7 (gain=0.9:1.1 per motor)')
+    parser.add_argument('--json', metavar='OUT', help='write the full result as JSON')
+    parser.add_argument('--suite', choices=['robustness'],
+                        help='run a suite: every policy under each perturbation of a grid')
+    parser.add_argument('--policies', nargs='+', metavar='NAME',
+                        help='suite policies (default: built-in policies for the env + expert)')
+    parser.add_argument('--grid', nargs='+', metavar='PERTURB',
+                        help='suite perturbations (default: the robustness grid)')
+    parser.add_argument('--out', default='runs/robustness', metavar='DIR',
+                        help='suite output folder (default: %(default)s)')
+    parser.add_argument('--workers', type=int, default=2, metavar='N',
+                        help='suite worker processes (default: %(default)s)')
+
+
+@command('eval', 'evaluate a policy closed loop, or run the robustness suite', _eval_args)
+def _eval(args: argparse.Namespace) -> int:
+    from lnn_control.train import evaluate as ev
+    try:
+        if args.suite:
+            if args.policy:
+                raise ValueError('give policies with --policies when running a --suite')
+            report = ev.run_suite(args.policies, args.env, episodes=args.episodes or 20,
+                                  seed=args.seed, grid=args.grid, out=args.out,
+                                  workers=args.workers)
+            print(ev.suite_markdown(report), end='')
+            print(f'wrote {args.out}/robustness.{{md,json,png}} '
+                  f'({report["wall_seconds"]:.0f} s)')
+            return 0
+        if not args.policy:
+            raise ValueError('give a POLICY (file, built-in name or expert) or --suite')
+        result = ev.evaluate(args.policy, args.env, episodes=args.episodes or 10,
+                             seed=args.seed, perturb=args.perturb)
+    except ValueError as exc:
+        print(f'lnn-control eval: error: {exc}', file=sys.stderr)
+        return 2
+    last = result['seed'] + result['episodes'] - 1
+    rows = [('policy', result['policy']),
+            ('env', f'{result["env_id"]} ({result["perturbation"]})'),
+            ('episodes', f'{result["episodes"]} (seeds {result["seed"]}-{last})'),
+            ('return', f'mean {result["mean_return"]:.2f}  std {result["std_return"]:.2f}  '
+                       f'median {result["median_return"]:.2f}'),
+            ('length', f'{result["mean_steps"]:.1f} steps, {result["mean_seconds"]:.2f} s')]
+    for key in ('success_rate', 'collision_rate'):
+        if result[key] is not None:
+            rows.append((key.split('_')[0], f'{result[key]:.3f}'))
+    rows.append(('wall', f'{result["wall_seconds"]:.1f} s'))
+    for key, value in rows:
+        print(f'{key:<10} {value}')
+    if args.json:
+        from pathlib import Path
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + '\n')
+        print(f'wrote {path}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog='lnn-control', description=__doc__.splitlines()[1])
