@@ -4,9 +4,8 @@
 
 import json
 
-import pytest
-
 from lnn_control.cli import main
+import pytest
 
 
 @pytest.mark.slow

@@ -148,7 +148,7 @@ def _plot(path: Path, odom_path: List[Tuple[float, float]], start: List[float],
     # The same first scene the sim node drew (same seed and obstacle count): its obstacles.
     state = SimBridge(n_obstacles=obstacles, seed=seed).env.state()
     if math.hypot(state.x - start[0], state.y - start[1]) > 1e-3:
-        raise RuntimeError('the re-created scene does not match the sim node\'s start pose')
+        raise RuntimeError("the re-created scene does not match the sim node's start pose")
     x0, y0, yaw0 = start
     c, s = math.cos(yaw0), math.sin(yaw0)
 

@@ -27,7 +27,6 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 from lnn_control.runtime.base import Cell
 from lnn_control.runtime.base import check_tensors
-from lnn_control.runtime.base import PolicyFormatError
 from lnn_control.runtime.gru import rnn_shapes
 from lnn_control.runtime.gru import rnn_sizes
 import numpy as np

@@ -1,0 +1,177 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Sensor-to-command latency of lnn_controller against a minimal echo node, over real DDS.
+
+A driver (this process) publishes stamped Odometry, LaserScan (1/4 rate) and a goal at 100 Hz
+and 1 kHz; per odometry message it measures the time from its publish to the reception of the
+answer (/cmd_vel from the controller, /echo_cmd from the echo node, each a separate process).
+It reports median/p99, the controller/echo ratio, a backlog check (first vs last 10 % of the
+latencies) and the controller's peak RSS (VmHWM).
+
+    python bench/controller_latency.py [--seconds 10] [--policy pibot_nav_cfc]
+"""
+
+import argparse
+import os
+from pathlib import Path
+import subprocess
+import sys
+import time
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO = """
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.qos import qos_profile_sensor_data
+rclpy.init()
+node = rclpy.create_node('echo')
+pub = node.create_publisher(TwistStamped, '/echo_cmd', 10)
+def on_odom(msg):
+    out = TwistStamped()
+    out.header = msg.header
+    out.twist = msg.twist.twist
+    pub.publish(out)
+node.create_subscription(Odometry, '/odom', on_odom, qos_profile_sensor_data)
+rclpy.spin(node)
+"""
+
+
+def _hwm_mb(pid: int) -> float:
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmHWM'):
+            return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
+    import numpy as np
+    from geometry_msgs.msg import PoseStamped, TwistStamped
+    from nav_msgs.msg import Odometry
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import LaserScan
+
+    odom_pub = node.create_publisher(Odometry, '/odom', qos_profile_sensor_data)
+    scan_pub = node.create_publisher(LaserScan, '/scan', qos_profile_sensor_data)
+    goal_pub = node.create_publisher(PoseStamped, '/goal_pose', 10)
+    pending = {'t': None}
+    latencies = []
+
+    def on_answer(msg):
+        if pending['t'] is not None:
+            latencies.append(time.perf_counter() - pending['t'])
+            pending['t'] = None
+
+    sub = node.create_subscription(TwistStamped, answer_topic, on_answer, 10)
+    goal = PoseStamped()
+    goal.header.frame_id = 'odom'
+    goal.pose.position.x = 2.0
+    goal.pose.orientation.w = 1.0
+    scan = LaserScan()
+    scan.header.frame_id = 'base_scan'
+    scan.angle_min, scan.angle_max = 0.0, 6.2657
+    scan.angle_increment = 0.0174533
+    scan.range_min, scan.range_max = 0.12, 3.5
+    scan.ranges = [2.0] * 360
+    odom = Odometry()
+    odom.header.frame_id = 'odom'
+    odom.child_frame_id = 'base_footprint'
+    odom.pose.pose.orientation.w = 1.0
+    period = 1.0 / rate
+    # Warm-up: discovery, goal and a few inputs, not measured.
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        goal.header.stamp = node.get_clock().now().to_msg()
+        goal_pub.publish(goal)
+        scan.header.stamp = goal.header.stamp
+        scan_pub.publish(scan)
+        odom.header.stamp = goal.header.stamp
+        odom_pub.publish(odom)
+        executor.spin_once(timeout_sec=0.02)
+    latencies.clear()
+    sent = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        due = start + sent * period
+        while time.perf_counter() < due:
+            executor.spin_once(timeout_sec=max(0.0, due - time.perf_counter()))
+        stamp = node.get_clock().now().to_msg()
+        if sent % 4 == 0:
+            scan.header.stamp = stamp
+            scan_pub.publish(scan)
+        odom.header.stamp = stamp
+        pending['t'] = time.perf_counter()
+        odom_pub.publish(odom)
+        sent += 1
+        executor.spin_once(timeout_sec=0.0)
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.01)
+    node.destroy_subscription(sub)
+    for pub in (odom_pub, scan_pub, goal_pub):
+        node.destroy_publisher(pub)
+    lat = np.asarray(latencies) * 1e3
+    tenth = max(1, len(lat) // 10)
+    return {'sent': sent, 'answered': len(lat), 'p50': float(np.median(lat)),
+            'p99': float(np.percentile(lat, 99)),
+            'first10_p50': float(np.median(lat[:tenth])),
+            'last10_p50': float(np.median(lat[-tenth:]))}
+
+
+def main() -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument('--seconds', type=float, default=10.0)
+    parser.add_argument('--policy', default='pibot_nav_cfc')
+    args = parser.parse_args()
+    import domain_coordinator
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    rows = []
+    with domain_coordinator.domain_id() as domain:
+        os.environ['ROS_DOMAIN_ID'] = str(domain)
+        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+        env = dict(os.environ)
+        rclpy.init()
+        node = rclpy.create_node('latency_driver')
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            for rate in (100.0, 1000.0):
+                result = {}
+                for kind in ('controller', 'echo'):
+                    if kind == 'controller':
+                        cmd = [sys.executable, '-c', "import sys; sys.modules['torch'] = None; "
+                               'from lnn_control.ros.controller_node import main; main()',
+                               '--ros-args', '-p', f'policy:={args.policy}']
+                        topic = '/cmd_vel'
+                    else:
+                        cmd, topic = [sys.executable, '-c', ECHO], '/echo_cmd'
+                    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+                    try:
+                        result[kind] = _drive(node, executor, topic, rate, args.seconds)
+                        result[kind]['hwm'] = _hwm_mb(proc.pid)
+                    finally:
+                        proc.terminate()
+                        proc.wait(timeout=10)
+                rows.append((rate, result))
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.shutdown()
+    print(f'{"rate":>6} {"node":>10} {"sent":>6} {"answered":>8} {"p50 ms":>7} {"p99 ms":>7} '
+          f'{"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8}')
+    for rate, result in rows:
+        for kind, r in result.items():
+            print(f'{rate:6.0f} {kind:>10} {r["sent"]:6d} {r["answered"]:8d} {r["p50"]:7.3f} '
+                  f'{r["p99"]:7.3f} {r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} '
+                  f'{r["hwm"]:8.1f}')
+        ratio = result['controller']['p50'] / result['echo']['p50']
+        print(f'{rate:6.0f} controller/echo p50 ratio {ratio:.2f}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
