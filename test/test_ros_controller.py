@@ -9,14 +9,12 @@ discovery on localhost.
 """
 
 import math
-import os
 from pathlib import Path
 import subprocess
 import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-import domain_coordinator
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
@@ -47,22 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ("import sys; sys.modules['torch'] = None; "
             'from lnn_control.ros.controller_node import main; main()')
 STARTUP = 20.0   # s, bound on process start + discovery on a loaded 2-core machine
-
-
-@pytest.fixture(scope='module')
-def ros_env():
-    """Give the module a unique domain, localhost discovery and rclpy in this process."""
-    saved = dict(os.environ)
-    with domain_coordinator.domain_id() as domain:
-        os.environ['ROS_DOMAIN_ID'] = str(domain)
-        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        rclpy.init()
-        try:
-            yield dict(os.environ)
-        finally:
-            rclpy.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
 
 
 def _save(path, obs_size=17, action_size=2, scale=5.0, **extra):

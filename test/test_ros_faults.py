@@ -11,13 +11,11 @@ its own ROS_DOMAIN_ID and keeps discovery on localhost; child processes are alwa
 
 import contextlib
 import json
-import os
 from pathlib import Path
 import subprocess
 import sys
 import time
 
-import domain_coordinator
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
 from lnn_control.ros import sim_messages as sm
@@ -38,22 +36,6 @@ REST = 0.02     # m/s, forward speed that counts as stopped
 SIM, CTL = 'faultsim', 'faultctl'
 CONTROLLER = ("import sys; sys.modules['torch'] = None; "
               'from lnn_control.ros.controller_node import main; main()')
-
-
-@pytest.fixture(scope='module')
-def ros_env():
-    """Give the module a unique domain, localhost discovery and rclpy in this process."""
-    saved = dict(os.environ)
-    with domain_coordinator.domain_id() as domain:
-        os.environ['ROS_DOMAIN_ID'] = str(domain)
-        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        rclpy.init()
-        try:
-            yield dict(os.environ)
-        finally:
-            rclpy.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
 
 
 def _stop(proc):

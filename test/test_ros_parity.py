@@ -12,13 +12,11 @@ odometry tick it answers, while (a) applies it at that very tick.
 """
 
 import json
-import os
 from pathlib import Path
 import subprocess
 import sys
 import time
 
-import domain_coordinator
 from geometry_msgs.msg import PoseStamped
 from lnn_control.envs.sim_bridge import SimBridge
 from lnn_control.ros import sim_messages as sm
@@ -45,22 +43,6 @@ TIME_TOLERANCE = 0.5    # s, time from the start of motion to the goal (measured
 HORIZON, SAMPLE = 5.0, 0.5      # s compared from the start of motion, resampling period
 CONTROLLER = ("import sys; sys.modules['torch'] = None; "
               'from lnn_control.ros.controller_node import main; main()')
-
-
-@pytest.fixture(scope='module')
-def ros_env():
-    """Give the module a unique domain, localhost discovery and rclpy in this process."""
-    saved = dict(os.environ)
-    with domain_coordinator.domain_id() as domain:
-        os.environ['ROS_DOMAIN_ID'] = str(domain)
-        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        rclpy.init()
-        try:
-            yield dict(os.environ)
-        finally:
-            rclpy.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
 
 
 def _gym_path(limit=30.0):

@@ -10,13 +10,11 @@ ROS_DOMAIN_ID and keeps discovery on localhost; child processes are always kille
 
 import json
 import math
-import os
 from pathlib import Path
 import subprocess
 import sys
 import time
 
-import domain_coordinator
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
@@ -89,22 +87,6 @@ def test_incoming_messages():
 
 
 # -- over DDS -----------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def ros_env():
-    """Give the module a unique domain, localhost discovery and rclpy in this process."""
-    saved = dict(os.environ)
-    with domain_coordinator.domain_id() as domain:
-        os.environ['ROS_DOMAIN_ID'] = str(domain)
-        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        rclpy.init()
-        try:
-            yield dict(os.environ)
-        finally:
-            rclpy.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
-
-
 class Process:
     """A node in its own process (python -m ...), its output in a log file."""
 
