@@ -216,6 +216,43 @@ def write_policy_file(path: Union[str, os.PathLike], tensors: Mapping[str, np.nd
     return path
 
 
+def _header_data_end(path: Path, header: Any) -> int:
+    """
+    Check a safetensors header's structure; return where its tensor data ends.
+
+    Args:
+        path: the file (for messages).
+        header: the parsed JSON header.
+
+    Returns:
+        The largest end offset of any tensor's data (0 without tensors).
+
+    Raises:
+        PolicyFormatError: the header is not a mapping of well-formed tensor entries.
+    """
+    if not isinstance(header, dict):
+        raise PolicyFormatError(f'{path}: corrupt safetensors header (not a JSON object)')
+    end = 0
+    for key, entry in header.items():
+        if key == '__metadata__':
+            if not isinstance(entry, dict):
+                raise PolicyFormatError(f'{path}: corrupt safetensors header (__metadata__ is '
+                                        f'not a JSON object)')
+            continue
+        offsets = entry.get('data_offsets') if isinstance(entry, dict) else None
+        shape = entry.get('shape') if isinstance(entry, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and o >= 0 for o in offsets)
+                or offsets[0] > offsets[1]
+                or not isinstance(shape, list)
+                or not all(isinstance(d, int) and d >= 0 for d in shape)
+                or not isinstance(entry.get('dtype'), str)):
+            raise PolicyFormatError(f'{path}: corrupt safetensors header (tensor {key!r} has '
+                                    f'no valid dtype, shape and data_offsets)')
+        end = max(end, offsets[1])
+    return end
+
+
 def _read_safetensors(path: Path) -> Tuple[Dict[str, np.ndarray], str]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -230,9 +267,7 @@ def _read_safetensors(path: Path) -> Tuple[Dict[str, np.ndarray], str]:
         header = json.loads(raw[8:8 + header_len])
     except ValueError:
         raise PolicyFormatError(f'{path}: corrupt safetensors header (not JSON)') from None
-    end = max((int(v['data_offsets'][1]) for k, v in header.items()
-               if k != '__metadata__' and isinstance(v, dict) and 'data_offsets' in v),
-              default=0)
+    end = _header_data_end(path, header)
     if 8 + header_len + end > len(raw):
         raise PolicyFormatError(f'{path}: truncated (tensor data ends at byte '
                                 f'{8 + header_len + end}, file has {len(raw)})')
