@@ -3,11 +3,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lnn_control-installed
-EXTRAS := train,sim,ros,export,dev
+EXTRAS := train,sim,ros,export,bags,dev
+# Debian packages the tests and demos use (installed when missing and apt-get is usable).
+DEB_PACKAGES :=
+DEB_STAMP := $(VENV)/.deb-installed
 
 .PHONY: install demo test lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(DEB_STAMP)
+
+$(DEB_STAMP): Makefile
+	mkdir -p $(VENV)
+	missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $$missing; \
+		else echo "missing Debian packages (tests that need them skip): $$missing"; fi; \
+	fi
+	touch $(DEB_STAMP)
 
 # torch is installed first and pinned: an unpinned resolve would fetch a multi-GB CUDA build.
 $(STAMP): setup.py setup.cfg package.xml

