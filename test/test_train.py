@@ -266,6 +266,18 @@ def test_shipped_policy_loads_by_name_and_fits_its_env(name):
     env.close()
 
 
+@pytest.mark.parametrize('name', sorted(n for n in builtin_policies()
+                                        if (ROOT / 'config' / 'train' / f'{n}.yaml').is_file()))
+def test_shipped_policy_was_made_by_its_config(name):
+    # `lnn-control train config/train/<name>.yaml` regenerates it: the resolved config stored
+    # in the file is the YAML's (up to the output folder).
+    made = dict(load_policy(name).spec.provenance['config'])
+    want = load_config(ROOT / 'config' / 'train' / f'{name}.yaml').to_dict()
+    made.pop('out_dir')
+    want.pop('out_dir')
+    assert made == want
+
+
 @pytest.mark.slow
 def test_shipped_nav_cfc_drives_to_the_goal_on_held_out_seeds():
     result = evaluate('pibot_nav_cfc', 'lnn_control/PiBotNav-v0', episodes=20, seed=10_000)

@@ -175,8 +175,9 @@ class EvalConfig:
         seed: first validation seed.
         every: validate after every this many rounds (the BC fit is round 0); the last
             round is always validated.
-        select: which model becomes the policy: 'best' validation success rate (ties: higher
-            mean return, then the later round) or 'last'.
+        select: which model becomes the policy: 'best' validation score (the success rate,
+            or the mean return for envs without success; ties go to the later round, trained
+            on more of the learner's own states) or 'last'.
         test_episodes: held-out test episodes of the final policy and the expert, stored in the
             policy's provenance (0 to skip).
         test_seed: first held-out test seed.
