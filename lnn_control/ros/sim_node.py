@@ -36,6 +36,11 @@ odom_frame            odom     Odometry header frame
 base_frame            base_footprint  Odometry child frame
 scan_frame            base_scan       LaserScan frame
 imu_frame             imu_link        Imu frame
+robot                 pibot    pibot, or pendulum: Gymnasium's InvertedPendulum-v5
+                               (``lnn_control.envs.pendulum_bridge``) publishing
+                               ``/joint_states`` (slider, hinge) at 25 Hz and taking a
+                               Float64MultiArray effort on ``effort_controller/commands``
+                               (a ros2_control forward command controller's topic)
 ====================  =======  ==========================================================
 """
 
@@ -45,11 +50,12 @@ import json
 import signal
 import sys
 import time
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
+from lnn_control.envs.pendulum_bridge import PendulumBridge
 from lnn_control.envs.sim_bridge import BridgeConfig
 from lnn_control.envs.sim_bridge import SimBridge
 from lnn_control.ros import sim_messages as sm
@@ -66,6 +72,7 @@ from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Float64MultiArray
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -75,7 +82,7 @@ _PARAMETERS = {
     'seed': 0, 'n_obstacles': 8, 'real_time_factor': 1.0, 'cmd_vel_stamped': True,
     'cmd_timeout': 0.5, 'goal_tolerance': 0.15, 'clock_rate': 100.0, 'status_rate': 2.0,
     'odom_frame': 'odom', 'base_frame': 'base_footprint', 'scan_frame': 'base_scan',
-    'imu_frame': 'imu_link',
+    'imu_frame': 'imu_link', 'robot': 'pibot',
 }
 _FAST = 1000.0          # a real_time_factor this large means "as fast as possible"
 _MAX_CATCH_UP = 0.25    # s of sim time per callback at most; beyond that the sim falls behind
@@ -91,43 +98,65 @@ class SimNode(Node):
             name, value, ParameterDescriptor(dynamic_typing=isinstance(value, float))).value
             for name, value in _PARAMETERS.items()}
         self.p = p
-        config = BridgeConfig(cmd_timeout=float(p['cmd_timeout']),
-                              clock_rate=float(p['clock_rate']),
-                              status_rate=float(p['status_rate']))
-        seed = None if int(p['seed']) < 0 else int(p['seed'])
-        self.bridge = SimBridge(n_obstacles=int(p['n_obstacles']), seed=seed, config=config,
-                                goal_tolerance=float(p['goal_tolerance']))
-        qos = sm.QOS
+        if p['robot'] not in _ROBOTS:
+            raise ValueError(f"robot must be one of {sorted(_ROBOTS)}, got {p['robot']!r}")
         self._pubs = {
-            'clock': self.create_publisher(ClockMsg, '/clock', qos['clock']),
-            'scan': self.create_publisher(LaserScan, 'scan', qos['scan']),
-            'odom': self.create_publisher(Odometry, 'odom', qos['odom']),
-            'imu': self.create_publisher(Imu, 'imu', qos['imu']),
-            'joints': self.create_publisher(JointState, 'joint_states', qos['joints']),
-            'status': self.create_publisher(String, '~/status', qos['status']),
+            'clock': self.create_publisher(ClockMsg, '/clock', sm.QOS['clock']),
+            'status': self.create_publisher(String, '~/status', sm.QOS['status']),
         }
         self._builders = {
             'clock': lambda e: sm.clock_msg(e.stamp),
-            'scan': lambda e: sm.scan_msg(e.data, p['scan_frame'], 1.0 / config.scan_rate),
-            'odom': lambda e: sm.odom_msg(e.data, p['odom_frame'], p['base_frame']),
-            'imu': lambda e: sm.imu_msg(e.data, p['imu_frame']),
-            'joints': lambda e: sm.joints_msg(e.data),
             'status': lambda e: sm.status_msg(e.data),
         }
-        cmd_type = TwistStamped if p['cmd_vel_stamped'] else Twist
-        self.create_subscription(cmd_type, 'cmd_vel', self._on_cmd_vel, qos['cmd_vel'])
-        self.create_subscription(PoseStamped, 'goal_pose', self._on_goal, qos['goal_pose'])
+        seed = None if int(p['seed']) < 0 else int(p['seed'])
+        describe = _ROBOTS[p['robot']](self, p, seed)
         self.create_service(Trigger, '~/reset', self._on_reset)
         self._rtf = float(p['real_time_factor'])
-        self._fast_step = 1.0 / config.odom_rate
         fast = not 0.0 < self._rtf < _FAST
         period = 1e-4 if fast else max(1e-3, self.bridge.clock_period / self._rtf)
         self._sync()
         self.create_timer(period, self._on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(
-            f'lnn_sim: scene seed {self.bridge.status()["seed"]}, '
-            f'real_time_factor {"max" if fast else self._rtf}, '
-            f'/cmd_vel {cmd_type.__name__}, cmd_timeout {config.cmd_timeout} s')
+            f'lnn_sim: {p["robot"]}, seed {self.bridge.status()["seed"]}, '
+            f'real_time_factor {"max" if fast else self._rtf}, {describe}')
+
+    # -- robots: each builds its bridge, its sensor publishers and its command input ---------
+    def _setup_pibot(self, p: Dict[str, Any], seed: Optional[int]) -> str:
+        config = BridgeConfig(cmd_timeout=float(p['cmd_timeout']),
+                              clock_rate=float(p['clock_rate']),
+                              status_rate=float(p['status_rate']))
+        self.bridge = SimBridge(n_obstacles=int(p['n_obstacles']), seed=seed, config=config,
+                                goal_tolerance=float(p['goal_tolerance']))
+        qos = sm.QOS
+        self._pubs.update({
+            'scan': self.create_publisher(LaserScan, 'scan', qos['scan']),
+            'odom': self.create_publisher(Odometry, 'odom', qos['odom']),
+            'imu': self.create_publisher(Imu, 'imu', qos['imu']),
+            'joints': self.create_publisher(JointState, 'joint_states', qos['joints']),
+        })
+        self._builders.update({
+            'scan': lambda e: sm.scan_msg(e.data, p['scan_frame'], 1.0 / config.scan_rate),
+            'odom': lambda e: sm.odom_msg(e.data, p['odom_frame'], p['base_frame']),
+            'imu': lambda e: sm.imu_msg(e.data, p['imu_frame']),
+            'joints': lambda e: sm.joints_msg(e.data),
+        })
+        cmd_type = TwistStamped if p['cmd_vel_stamped'] else Twist
+        self.create_subscription(cmd_type, 'cmd_vel', self._on_cmd_vel, qos['cmd_vel'])
+        self.create_subscription(PoseStamped, 'goal_pose', self._on_goal, qos['goal_pose'])
+        self._fast_step = 1.0 / config.odom_rate
+        return f'/cmd_vel {cmd_type.__name__}, cmd_timeout {config.cmd_timeout} s'
+
+    def _setup_pendulum(self, p: Dict[str, Any], seed: Optional[int]) -> str:
+        self.bridge = PendulumBridge(seed=seed, cmd_timeout=float(p['cmd_timeout']),
+                                     status_rate=float(p['status_rate']))
+        self._pubs['joints'] = self.create_publisher(JointState, 'joint_states',
+                                                     sm.QOS['joints'])
+        self._builders['joints'] = lambda e: sm.joints_msg(e.data, names=None)
+        self.create_subscription(Float64MultiArray, 'effort_controller/commands',
+                                 self._on_effort, sm.QOS['cmd_vel'])
+        self._fast_step = self.bridge.clock_period * 2
+        return (f'effort_controller/commands Float64MultiArray, cmd_timeout '
+                f'{self.bridge.cmd_timeout} s')
 
     def _sync(self) -> None:
         self._wall0 = time.monotonic()
@@ -155,6 +184,12 @@ class SimNode(Node):
                                    f'({self.bridge.non_finite_commands} so far)',
                                    throttle_duration_sec=5.0)
 
+    def _on_effort(self, msg: Float64MultiArray) -> None:
+        if not self.bridge.command(list(msg.data)):
+            self.get_logger().warn('ignored an effort command that is non-finite or not one '
+                                   f'value per actuator ({self.bridge.non_finite_commands} '
+                                   'so far)', throttle_duration_sec=5.0)
+
     def _on_goal(self, msg: PoseStamped) -> None:
         goal, reason = sm.goal_from_pose(msg)
         if goal is None:
@@ -169,7 +204,8 @@ class SimNode(Node):
         status = self.bridge.status()
         self._pubs['status'].publish(sm.status_msg(status))
         response.success = True
-        response.message = json.dumps({k: status[k] for k in ('episode', 'seed', 'goal')})
+        response.message = json.dumps({k: status[k] for k in ('episode', 'seed', 'goal')
+                                       if k in status})
         return response
 
 
@@ -198,6 +234,11 @@ def main(args: Optional[List[str]] = None) -> None:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+# robot parameter -> setup method (bridge, sensor publishers, command input).
+_ROBOTS: Dict[str, Callable[[SimNode, Dict[str, Any], Optional[int]], str]] = {
+    'pibot': SimNode._setup_pibot, 'pendulum': SimNode._setup_pendulum}
 
 
 if __name__ == '__main__':
