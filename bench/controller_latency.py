@@ -10,11 +10,16 @@ It reports median/p99, the controller/echo ratio, a backlog check (first vs last
 latencies) and the controller's peak RSS (VmHWM).
 
     python bench/controller_latency.py [--seconds 10] [--policy pibot_nav_cfc]
+        [--rates 100 1000] [--repeats 1]
+
+Both nodes use rclpy's SingleThreadedExecutor. The controller runs with
+``command_stamp:=input`` so its answers carry the input's stamp, like the echo's.
 """
 
 import argparse
 import os
 from pathlib import Path
+import statistics
 import subprocess
 import sys
 import time
@@ -46,22 +51,25 @@ def _hwm_mb(pid: int) -> float:
 
 
 def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
-    import numpy as np
-    from geometry_msgs.msg import PoseStamped, TwistStamped
+    from geometry_msgs.msg import PoseStamped
+    from geometry_msgs.msg import TwistStamped
     from nav_msgs.msg import Odometry
+    import numpy as np
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import LaserScan
 
     odom_pub = node.create_publisher(Odometry, '/odom', qos_profile_sensor_data)
     scan_pub = node.create_publisher(LaserScan, '/scan', qos_profile_sensor_data)
     goal_pub = node.create_publisher(PoseStamped, '/goal_pose', 10)
-    pending = {'t': None}
+    # Answers are matched to inputs by header stamp (the echo copies it, the controller runs
+    # with command_stamp:=input), so at 1 kHz a late answer is not taken for a later input's.
+    sent_at = {}
     latencies = []
 
     def on_answer(msg):
-        if pending['t'] is not None:
-            latencies.append(time.perf_counter() - pending['t'])
-            pending['t'] = None
+        t = sent_at.pop((msg.header.stamp.sec, msg.header.stamp.nanosec), None)
+        if t is not None:
+            latencies.append(time.perf_counter() - t)
 
     sub = node.create_subscription(TwistStamped, answer_topic, on_answer, 10)
     goal = PoseStamped()
@@ -90,6 +98,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
         odom_pub.publish(odom)
         executor.spin_once(timeout_sec=0.02)
     latencies.clear()
+    sent_at.clear()
     sent = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -101,7 +110,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
             scan.header.stamp = stamp
             scan_pub.publish(scan)
         odom.header.stamp = stamp
-        pending['t'] = time.perf_counter()
+        sent_at[(stamp.sec, stamp.nanosec)] = time.perf_counter()
         odom_pub.publish(odom)
         sent += 1
         executor.spin_once(timeout_sec=0.0)
@@ -112,9 +121,13 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     for pub in (odom_pub, scan_pub, goal_pub):
         node.destroy_publisher(pub)
     lat = np.asarray(latencies) * 1e3
+    if lat.size == 0:
+        nan = float('nan')
+        return {'sent': sent, 'answered': 0, 'p50': nan, 'p99': nan, 'max': nan,
+                'first10_p50': nan, 'last10_p50': nan}
     tenth = max(1, len(lat) // 10)
     return {'sent': sent, 'answered': len(lat), 'p50': float(np.median(lat)),
-            'p99': float(np.percentile(lat, 99)),
+            'p99': float(np.percentile(lat, 99)), 'max': float(lat.max()),
             'first10_p50': float(np.median(lat[:tenth])),
             'last10_p50': float(np.median(lat[-tenth:]))}
 
@@ -124,6 +137,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('--seconds', type=float, default=10.0)
     parser.add_argument('--policy', default='pibot_nav_cfc')
+    parser.add_argument('--rates', type=float, nargs='+', default=[100.0, 1000.0])
+    parser.add_argument('--repeats', type=int, default=1,
+                        help='alternate controller and echo runs this many times per rate')
     args = parser.parse_args()
     import domain_coordinator
     import rclpy
@@ -138,38 +154,47 @@ def main() -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            for rate in (100.0, 1000.0):
-                result = {}
-                for kind in ('controller', 'echo'):
-                    if kind == 'controller':
-                        cmd = [sys.executable, '-c', "import sys; sys.modules['torch'] = None; "
-                               'from lnn_control.ros.controller_node import main; main()',
-                               '--ros-args', '-p', f'policy:={args.policy}']
-                        topic = '/cmd_vel'
-                    else:
-                        cmd, topic = [sys.executable, '-c', ECHO], '/echo_cmd'
-                    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL)
-                    try:
-                        result[kind] = _drive(node, executor, topic, rate, args.seconds)
-                        result[kind]['hwm'] = _hwm_mb(proc.pid)
-                    finally:
-                        proc.terminate()
-                        proc.wait(timeout=10)
-                rows.append((rate, result))
+            for rate in args.rates:
+                runs = {'controller': [], 'echo': []}
+                for _ in range(args.repeats):
+                    for kind in ('controller', 'echo'):
+                        if kind == 'controller':
+                            cmd = [sys.executable, '-c', "import sys; sys.modules['torch'] = "
+                                   'None; from lnn_control.ros.controller_node import main; '
+                                   'main()', '--ros-args', '-p', f'policy:={args.policy}',
+                                   '-p', 'command_stamp:=input']
+                            topic = '/cmd_vel'
+                        else:
+                            cmd, topic = [sys.executable, '-c', ECHO], '/echo_cmd'
+                        proc = subprocess.Popen(cmd, env=env, cwd=ROOT,
+                                                stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL)
+                        try:
+                            run = _drive(node, executor, topic, rate, args.seconds)
+                            run['hwm'] = _hwm_mb(proc.pid)
+                            runs[kind].append(run)
+                        finally:
+                            proc.terminate()
+                            try:
+                                proc.wait(timeout=10)
+                            except subprocess.TimeoutExpired:
+                                proc.kill()
+                rows.append((rate, runs))
         finally:
             executor.shutdown()
             node.destroy_node()
             rclpy.shutdown()
     print(f'{"rate":>6} {"node":>10} {"sent":>6} {"answered":>8} {"p50 ms":>7} {"p99 ms":>7} '
-          f'{"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8}')
-    for rate, result in rows:
-        for kind, r in result.items():
-            print(f'{rate:6.0f} {kind:>10} {r["sent"]:6d} {r["answered"]:8d} {r["p50"]:7.3f} '
-                  f'{r["p99"]:7.3f} {r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} '
-                  f'{r["hwm"]:8.1f}')
-        ratio = result['controller']['p50'] / result['echo']['p50']
-        print(f'{rate:6.0f} controller/echo p50 ratio {ratio:.2f}')
+          f'{"max ms":>7} {"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8}')
+    for rate, runs in rows:
+        for kind, results in runs.items():
+            for r in results:
+                print(f'{rate:6.0f} {kind:>10} {r["sent"]:6d} {r["answered"]:8d} '
+                      f'{r["p50"]:7.3f} {r["p99"]:7.3f} {r["max"]:7.3f} '
+                      f'{r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} {r["hwm"]:8.1f}')
+        ratios = [c['p50'] / e['p50'] for c, e in zip(runs['controller'], runs['echo'])]
+        print(f'{rate:6.0f} controller/echo p50 ratio per repeat '
+              f'{" ".join(f"{x:.2f}" for x in ratios)} (median {statistics.median(ratios):.2f})')
     return 0
 
 

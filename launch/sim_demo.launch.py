@@ -13,6 +13,12 @@ with RViz's "2D Goal Pose" (``/goal_pose``, frame odom or map) and watch ``lnn_s
 Arguments: ``policy`` (built-in name or file), ``params_file`` (controller parameters),
 ``sim_params_file``, ``namespace`` (robot topics move under it; ``/clock`` stays global),
 ``seed``, ``n_obstacles``, ``real_time_factor``.
+
+The inverted pendulum instead of the PiBot (``robot: pendulum`` in its sim params)::
+
+    ros2 launch lnn_control sim_demo.launch.py policy:=pendulum_cfc \
+        params_file:=$(ros2 pkg prefix lnn_control)/share/lnn_control/config/pendulum_controller.yaml \
+        sim_params_file:=$(ros2 pkg prefix lnn_control)/share/lnn_control/config/pendulum_sim.yaml
 """
 
 from launch import LaunchDescription
@@ -25,7 +31,8 @@ from launch_ros.substitutions import FindPackageShare
 
 # The controller's topic parameters default to absolute TB3 names; remapping them to relative
 # names makes the namespace argument apply to them as it does to lnn_sim's.
-ROBOT_TOPICS = ['/scan', '/odom', '/imu', '/joint_states', '/goal_pose', '/cmd_vel']
+ROBOT_TOPICS = ['/scan', '/odom', '/imu', '/joint_states', '/goal_pose', '/cmd_vel',
+                '/effort_controller/commands']
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -101,7 +101,7 @@ class PendulumBridge:
 
     @property
     def angle(self) -> float:
-        """Return the pole angle (rad), 0 upright."""
+        """Return the pole's tilt from upright (rad)."""
         return float(self.env.data.qpos[1])
 
     def status(self) -> Dict[str, Any]:
