@@ -1,0 +1,614 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+PiBotLane-v0: the pibot follows a lane painted on the floor, seeing it through a camera.
+
+## Description
+The TurtleBot3 Burger class robot of ``PiBotNav-v0`` (``sim/pibot_lane.xml``: same body,
+wheels and servos) carries a forward camera (a Raspberry Pi camera v2: 48.8 deg vertical field
+of view, 0.15 m up, pitched 35 deg down; it sees the floor from ~0.09 m to ~0.8 m ahead) and
+must drive along a closed road painted on a 6 m x 6 m floor without leaving it. Every episode
+draws a new track from the env's seeded RNG (issue 8):
+
+- the centreline is a star-shaped closed curve ``r(phi) = R0 (1 + sum_k a_k cos(k phi + p_k))``,
+  k = 2..4, with a minimum radius of curvature of 0.35 m;
+- the road's half-width varies along the track (0.13-0.24 m; the robot is 0.178 m wide);
+- colours and patterns are drawn per seed: road, edge lines (white or yellow), an optional
+  dashed centre line, the floor (flat, blotchy or checkered), plus light intensity and
+  direction. ``texture_set='unseen'`` draws from palettes and patterns never used in
+  ``'train'`` (a light road on a dark floor, coloured lines, stripes) for robustness tests.
+
+The track is painted into the floor texture and uploaded to the renderer, so a new track costs
+one texture upload (~0.1 s), not a new model. Direction of travel is drawn per episode.
+
+Rendering is offscreen on the CPU (``mujoco.Renderer``, reused for every frame). Headless
+machines need ``MUJOCO_GL=egl`` (Mesa's software EGL) or ``osmesa``; ``lnn_control.envs``
+sets ``MUJOCO_GL=egl`` when it is unset and there is no display, which takes effect only if
+nothing imported ``mujoco`` before it (set it in the shell otherwise). See ``bench/render.py``
+for the cost of each option (BENCHMARKS.md).
+
+## Action Space
+``Box([-0.22, -2.84], [0.22, 2.84], (2,), float32)``: forward speed v (m/s) and yaw rate w
+(rad/s), through the shared ``Actuator`` (clip, rate limit, NaN -> stop) as in PiBotNav.
+
+## Observation Space
+``Box(0, 255, (height, width, 3), uint8)``: the camera frame, row 0 at the top, RGB. With
+``speed_obs=True`` a ``Dict`` of that ``'image'`` and ``'speed'``: ``Box(-0.3, 0.3, (1,),
+float32)``, the forward speed from the wheel encoders (m/s).
+
+## Rewards
+``reward = reward_progress + reward_deviation + reward_off_lane``, each in ``info``:
+
+- ``reward_progress``: ``progress_weight`` x metres advanced along the centreline.
+- ``reward_deviation``: ``-deviation_weight`` x |lateral deviation| (m) x dt (s).
+- ``reward_off_lane``: ``-off_lane_penalty`` when the robot's centre leaves the road.
+
+## Starting State
+On the centreline at a uniformly drawn point, offset laterally by up to 30% of the
+half-width, heading along the track +- 0.3 rad, at rest.
+
+## Episode End
+- Terminated: the robot's centre (base_footprint) is farther from the centreline than the
+  road's half-width there (``info['off_lane']``).
+- Truncated: ``time_limit`` seconds of simulated time.
+
+## Info
+``dt`` (s), ``time`` (s), the reward terms, ``deviation`` (signed lateral offset, m, + left),
+``half_width`` (m), ``progress`` (metres along the track since reset), ``off_lane``,
+``dropped`` (frames lost this step), ``command`` ((v, w) after the Actuator) and ``state``:
+a :class:`LaneState` (privileged: experts, DAgger and evaluation only).
+
+## Arguments
+| Argument           | Default | Meaning                                                     |
+|--------------------|---------|-------------------------------------------------------------|
+| `width`, `height`  | 64, 48  | camera image size (px)                                      |
+| `camera_rate`      | 30      | frames per second = control rate (Hz); 240 / rate integer   |
+| `speed_obs`        | False   | add the encoder speed to the observation (Dict space)       |
+| `texture_set`      | 'train' | 'train' or 'unseen' palettes and patterns                   |
+| `time_limit`       | 20      | seconds of simulated time per episode                       |
+| `drop`             | 0       | probability a frame is lost (the step runs to the next one) |
+| `progress_weight`  | 10      | reward per metre along the track                            |
+| `deviation_weight` | 1       | penalty per metre of deviation per second                   |
+| `off_lane_penalty` | 10      | penalty for leaving the road                                |
+| `render_mode`      | None    | 'rgb_array': a top view of the floor (``render_size`` px)   |
+
+## Version History
+* v0: initial version (issue 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+import os
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from gymnasium import spaces
+from gymnasium import utils
+from gymnasium.envs.mujoco import MujocoEnv
+from lnn_control.envs.experts import Expert
+from lnn_control.envs.pibot_nav import sim_path
+from lnn_control.runtime.actuator import Actuator
+from lnn_control.runtime.actuator import ActuatorConfig
+from lnn_control.runtime.actuator import WHEEL_RADIUS
+from lnn_control.runtime.actuator import wheel_speeds
+import mujoco
+import numpy as np
+
+__all__ = ['PiBotLaneEnv', 'PiBotLaneExpert', 'LaneState', 'Track', 'make_track',
+           'paint_track', 'FLOOR_HALF', 'TEXTURE_SETS']
+
+FLOOR_HALF = 3.0            # m, the floor plane spans +-3 m
+TEXTURE_SETS = ('train', 'unseen')
+MAX_DROPPED_IN_A_ROW = 10
+_TRACK_POINTS = 2048
+_MIN_CURVATURE_RADIUS = 0.35   # m: the expert takes it at ~0.12 m/s without saturating w
+_SPEED_LIMIT = 0.3             # m/s, bound of the speed observation
+
+
+@dataclass(frozen=True, eq=False)
+class Track:
+    """
+    A closed lane in world coordinates, sampled in the direction of travel.
+
+    Attributes:
+        points: (N, 2) centreline points (m).
+        tangents: (N, 2) unit tangents (direction of travel).
+        half_width: (N,) road half-width at each point (m).
+        arc: (N,) arc length from point 0 (m).
+        length: the loop's length (m).
+
+    """
+
+    points: np.ndarray
+    tangents: np.ndarray
+    half_width: np.ndarray
+    arc: np.ndarray
+    length: float
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Track):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, name), getattr(other, name))
+                   for name in ('points', 'tangents', 'half_width', 'arc', 'length'))
+
+    __hash__ = None   # holds arrays
+
+    def nearest(self, x: float, y: float, hint: Optional[int] = None,
+                window: int = 64) -> int:
+        """Return the index of the centreline point closest to x, y (searched near ``hint``)."""
+        if hint is None:
+            idx = np.arange(len(self.points))
+        else:
+            idx = (hint + np.arange(-window, window + 1)) % len(self.points)
+        d2 = (self.points[idx, 0] - x) ** 2 + (self.points[idx, 1] - y) ** 2
+        return int(idx[int(np.argmin(d2))])
+
+    def deviation(self, x: float, y: float, index: int) -> float:
+        """Signed lateral offset of (x, y) from the centreline at ``index`` (m, + left)."""
+        px, py = self.points[index]
+        tx, ty = self.tangents[index]
+        return float(-(x - px) * ty + (y - py) * tx)
+
+
+def make_track(rng: np.random.Generator, reverse: bool = False) -> Track:
+    """
+    Draw a closed track (rejection-sampled for curvature and for fitting on the floor).
+
+    Args:
+        rng: the source of randomness (the env's ``np_random``).
+        reverse: sample the centreline clockwise instead of counter-clockwise.
+
+    Returns:
+        The track.
+
+    """
+    phi = np.linspace(0.0, 2.0 * math.pi, _TRACK_POINTS, endpoint=False)
+    for _ in range(1000):
+        r0 = rng.uniform(1.5, 2.1)
+        shape = np.ones_like(phi)
+        for k in (2, 3, 4):
+            shape += rng.uniform(0.0, 0.16 / k * 2) * np.cos(k * phi + rng.uniform(0, 6.3))
+        r = r0 * shape
+        half = rng.uniform(0.15, 0.21) * (1.0 + rng.uniform(0.0, 0.15)
+                                          * np.cos(rng.integers(1, 4) * phi
+                                                   + rng.uniform(0, 6.3)))
+        if r.max() + half.max() + 0.1 > FLOOR_HALF or r.min() < 0.8:
+            continue
+        points = np.stack([r * np.cos(phi), r * np.sin(phi)], 1)
+        d1 = (np.roll(points, -1, 0) - np.roll(points, 1, 0)) / 2.0
+        d2 = np.roll(points, -1, 0) - 2.0 * points + np.roll(points, 1, 0)
+        cross = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+        curvature = np.abs(cross) / np.maximum(np.linalg.norm(d1, axis=1) ** 3, 1e-12)
+        if curvature.max() > 1.0 / _MIN_CURVATURE_RADIUS:
+            continue
+        if reverse:
+            points, half = points[::-1].copy(), half[::-1].copy()
+        step = np.roll(points, -1, 0) - points
+        seg = np.linalg.norm(step, axis=1)
+        tangents = (np.roll(points, -1, 0) - np.roll(points, 1, 0))
+        tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
+        arc = np.concatenate([[0.0], np.cumsum(seg)[:-1]])
+        return Track(points, tangents, half, arc, float(seg.sum()))
+    raise RuntimeError('could not draw a track')
+
+
+# -- painting ------------------------------------------------------------------------------
+def _palette(rng: np.random.Generator, texture_set: str) -> Dict[str, Any]:
+    """Colours and patterns of one track (0-255 RGB floats)."""
+    if texture_set == 'train':
+        grey = rng.uniform(40, 90)
+        road = np.array([grey, grey, grey]) + rng.uniform(-8, 8, 3)
+        floor = rng.uniform(120, 210, 3) * np.array([1.0, 1.0, 0.9])
+        line = (np.array([235.0, 235.0, 230.0]) if rng.random() < 0.6
+                else np.array([230.0, 200.0, 40.0]))
+        pattern = ['flat', 'blotch', 'checker'][int(rng.integers(0, 3))]
+        centre = bool(rng.random() < 0.5)
+    elif texture_set == 'unseen':
+        road = rng.uniform(150, 190, 3)                       # light road ...
+        floor = np.array([30.0, 70.0, 30.0]) + rng.uniform(-15, 15, 3)   # ... on dark green
+        line = [np.array([200.0, 40.0, 40.0]), np.array([40.0, 90.0, 220.0])][
+            int(rng.integers(0, 2))]
+        pattern = 'stripes'
+        centre = True
+    else:
+        raise ValueError(f'texture_set is one of {TEXTURE_SETS}, got {texture_set!r}')
+    return {'road': road, 'floor': floor, 'line': line, 'pattern': pattern, 'centre': centre,
+            'line_width': rng.uniform(0.02, 0.035), 'noise': rng.uniform(3, 12),
+            'scale': rng.uniform(0.15, 0.5)}
+
+
+def paint_track(track: Track, rng: np.random.Generator, size: int,
+                texture_set: str = 'train') -> np.ndarray:
+    """
+    Paint ``track`` into a (size, size, 3) uint8 floor texture.
+
+    Texture row 0 is the floor's +y edge and column 0 its -x edge (MuJoCo's plane mapping),
+    each pixel ``2 * FLOOR_HALF / size`` metres.
+
+    Args:
+        track: the lane.
+        rng: source of the colours and patterns.
+        size: texture width and height (px).
+        texture_set: 'train' or 'unseen' palettes.
+
+    Returns:
+        The texture.
+
+    """
+    pal = _palette(rng, texture_set)
+    res = 2.0 * FLOOR_HALF / size
+    coords = -FLOOR_HALF + (np.arange(size) + 0.5) * res
+    xs = coords[None, :]                 # (1, S) columns: x
+    ys = coords[::-1, None]              # (S, 1) rows: +y at row 0
+    # Lateral offset of every pixel from the centreline, by the polar form of the track:
+    # the radial offset times cos(angle between the radius and the normal).
+    rho = np.hypot(xs, ys)                                            # (S, S)
+    ang = np.arctan2(ys, xs) % (2.0 * math.pi)
+    pts = track.points
+    phi_pts = np.arctan2(pts[:, 1], pts[:, 0]) % (2.0 * math.pi)
+    order = np.argsort(phi_pts)
+    phi_sorted = np.concatenate([phi_pts[order][-1:] - 2 * math.pi, phi_pts[order],
+                                 phi_pts[order][:1] + 2 * math.pi])
+    r_pts = np.hypot(pts[:, 0], pts[:, 1])[order]
+    r_sorted = np.concatenate([r_pts[-1:], r_pts, r_pts[:1]])
+    hw_sorted = np.concatenate([track.half_width[order][-1:], track.half_width[order],
+                                track.half_width[order][:1]])
+    r_at = np.interp(ang, phi_sorted, r_sorted)
+    hw_at = np.interp(ang, phi_sorted, hw_sorted)
+    dr = np.gradient(r_sorted, phi_sorted)
+    dr_at = np.interp(ang, phi_sorted, dr)
+    offset = np.abs(rho - r_at) * r_at / np.sqrt(r_at ** 2 + dr_at ** 2)  # (S, S) m
+
+    img = np.empty((size, size, 3), dtype=np.float32)
+    scale = pal['scale']
+    if pal['pattern'] == 'checker':
+        mask = ((np.floor(xs / scale) + np.floor(ys / scale)) % 2 == 0)
+        img[:] = pal['floor']
+        img[mask] *= 0.85
+    elif pal['pattern'] == 'blotch':
+        coarse = rng.uniform(0.75, 1.15, (12, 12))
+        idx = np.clip(((coords + FLOOR_HALF) / (2 * FLOOR_HALF) * 12).astype(int), 0, 11)
+        img[:] = pal['floor'] * coarse[idx[::-1, None], idx[None, :]][..., None]
+    elif pal['pattern'] == 'stripes':
+        mask = (np.floor((xs + 0.5 * ys) / scale) % 2 == 0)
+        img[:] = pal['floor']
+        img[np.broadcast_to(mask, (size, size))] *= 1.4
+    else:
+        img[:] = pal['floor']
+    on_road = offset < hw_at
+    img[on_road] = pal['road']
+    lw = pal['line_width']
+    edge = on_road & (offset > hw_at - lw)
+    img[edge] = pal['line']
+    if pal['centre']:
+        dash = np.sin(ang * track.length / 0.3 * 2.0 * math.pi / (2 * math.pi)) > 0.0
+        img[(offset < lw / 2) & dash] = pal['line']
+    img += rng.normal(0.0, pal['noise'], img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+# -- state and expert -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LaneState:
+    """
+    The true (privileged) state of a PiBotLane episode, world frame.
+
+    Attributes:
+        x, y, yaw: robot pose (base_footprint), m and rad.
+        v, w: forward speed (m/s) and yaw rate (rad/s).
+        index: nearest centreline point.
+        deviation: signed lateral offset from the centreline (m, + left).
+        half_width: road half-width there (m).
+        progress: metres along the track since reset.
+        track: the lane.
+        time: simulated seconds since reset.
+
+    """
+
+    x: float
+    y: float
+    yaw: float
+    v: float
+    w: float
+    index: int
+    deviation: float
+    half_width: float
+    progress: float
+    track: Track
+    time: float
+
+
+class PiBotLaneExpert(Expert):
+    """
+    Pure pursuit on the true centreline (Coulter 1992), slowing down in curves.
+
+    Steers towards the centreline point ``lookahead`` metres ahead of the nearest one:
+    curvature ``k = 2 y_t / (x_t^2 + y_t^2)`` with the target (x_t, y_t) in the robot frame,
+    ``v = speed / (1 + slow * |k|)``, ``w = v k``, both clipped to the actuator limits.
+
+    Args:
+        lookahead: pursuit distance along the track (m).
+        speed: straight-line speed (m/s).
+        slow: speed reduction per unit curvature (m).
+        max_v, max_w: command limits.
+
+    """
+
+    env_ids = ('lnn_control/PiBotLane-v0',)
+
+    def __init__(self, lookahead: float = 0.3, speed: float = 0.18, slow: float = 0.15,
+                 max_v: float = 0.22, max_w: float = 2.84) -> None:
+        self.lookahead = float(lookahead)
+        self.speed = float(speed)
+        self.slow = float(slow)
+        self.max_v = float(max_v)
+        self.max_w = float(max_w)
+
+    def state_of(self, env: Any) -> LaneState:
+        return env.unwrapped.state()
+
+    def act(self, obs: Any, state: LaneState = None) -> np.ndarray:
+        if state is None:
+            raise ValueError('PiBotLaneExpert needs the privileged LaneState (state_of(env))')
+        track = state.track
+        target_s = track.arc[state.index] + self.lookahead
+        j = int(np.searchsorted(track.arc, target_s % track.length)) % len(track.arc)
+        dx, dy = track.points[j, 0] - state.x, track.points[j, 1] - state.y
+        c, s = math.cos(state.yaw), math.sin(state.yaw)
+        xt, yt = c * dx + s * dy, -s * dx + c * dy
+        k = 2.0 * yt / max(xt * xt + yt * yt, 1e-6)
+        v = min(self.max_v, self.speed / (1.0 + self.slow * abs(k)))
+        w = float(np.clip(v * k, -self.max_w, self.max_w))
+        return np.array([v, w], dtype=np.float32)
+
+
+# -- environment ----------------------------------------------------------------------------
+class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
+    """Camera lane following for a TurtleBot3 Burger class robot; see the module doc."""
+
+    metadata = {'render_modes': ['rgb_array'], 'render_fps': 30}
+
+    def __init__(
+        self,
+        width: int = 64,
+        height: int = 48,
+        camera_rate: float = 30.0,
+        speed_obs: bool = False,
+        texture_set: str = 'train',
+        time_limit: float = 20.0,
+        drop: float = 0.0,
+        progress_weight: float = 10.0,
+        deviation_weight: float = 1.0,
+        off_lane_penalty: float = 10.0,
+        actuator: Union[ActuatorConfig, Mapping[str, Any], None] = None,
+        xml_file: Optional[str] = None,
+        render_mode: Optional[str] = None,
+        render_size: int = 256,
+        **kwargs: Any,
+    ) -> None:
+        utils.EzPickle.__init__(self, width, height, camera_rate, speed_obs, texture_set,
+                                time_limit, drop, progress_weight, deviation_weight,
+                                off_lane_penalty, actuator, xml_file, render_mode, render_size,
+                                **kwargs)
+        if texture_set not in TEXTURE_SETS:
+            raise ValueError(f'texture_set is one of {TEXTURE_SETS}, got {texture_set!r}')
+        if not 0.0 <= drop < 1.0:
+            raise ValueError(f'drop is a probability < 1, got {drop}')
+        if int(width) < 8 or int(height) < 8:
+            raise ValueError(f'image must be at least 8 x 8 px, got {width} x {height}')
+        self.image_size = (int(height), int(width))
+        self.speed_obs = bool(speed_obs)
+        self.texture_set = texture_set
+        self.time_limit = float(time_limit)
+        self.drop = float(drop)
+        self.weights = {'progress': float(progress_weight),
+                        'deviation': float(deviation_weight),
+                        'off_lane': float(off_lane_penalty)}
+        self.actuator = Actuator(actuator)
+        path = xml_file or sim_path('pibot_lane.xml')
+        timestep = mujoco.MjModel.from_xml_path(path).opt.timestep
+        ticks = int(round(1.0 / (camera_rate * timestep)))
+        if ticks < 1 or abs(ticks * timestep * camera_rate - 1.0) > 1e-6:
+            raise ValueError(f'camera_rate {camera_rate} Hz is not a whole number of '
+                             f'{timestep:.6f} s physics steps')
+        self._frame_ticks = ticks
+        self.metadata = dict(self.metadata, render_fps=int(round(camera_rate)))
+        image = spaces.Box(0, 255, (*self.image_size, 3), dtype=np.uint8)
+        if self.speed_obs:
+            observation_space = spaces.Dict({
+                'image': image,
+                'speed': spaces.Box(-_SPEED_LIMIT, _SPEED_LIMIT, (1,), dtype=np.float32)})
+        else:
+            observation_space = image
+        MujocoEnv.__init__(self, path, ticks, observation_space=observation_space,
+                           render_mode=None, width=int(render_size),
+                           height=int(render_size), **kwargs)
+        self.render_mode = render_mode
+        self._render_size = int(render_size)
+        m = self.model
+        self._root_qpos = m.jnt_qposadr[m.joint('root').id]
+        self._root_qvel = m.jnt_dofadr[m.joint('root').id]
+        adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
+        self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
+        self._tex = m.texture('track').id
+        self._tex_size = int(m.tex_width[self._tex])
+        self._sun = m.light('sun').id
+        self._camera = m.camera('front').id
+        self._renderers: Dict[str, mujoco.Renderer] = {}
+        self._uploaded: Dict[str, bool] = {}
+        self._track: Optional[Track] = None
+        self._index = 0
+        self._progress = self._progress_prev = 0.0
+        self._tick = 0
+        self._dt_prev = self._frame_ticks * timestep
+
+    def _set_action_space(self) -> spaces.Box:
+        c = self.actuator.config
+        self.action_space = spaces.Box(np.array([-c.max_v, -c.max_w], dtype=np.float32),
+                                       np.array([c.max_v, c.max_w], dtype=np.float32),
+                                       dtype=np.float32)
+        return self.action_space
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _renderer(self, name: str, height: int, width: int) -> mujoco.Renderer:
+        renderer = self._renderers.get(name)
+        if renderer is None:
+            try:
+                renderer = mujoco.Renderer(self.model, height, width)
+            except Exception as exc:   # mujoco raises FatalError or ImportError by backend
+                raise RuntimeError(
+                    f'cannot render the camera offscreen ({exc}); on a machine without a '
+                    f'display set MUJOCO_GL=egl (or osmesa) before mujoco is imported '
+                    f'(MUJOCO_GL is {os.environ.get("MUJOCO_GL")!r})') from exc
+            self._renderers[name] = renderer
+            self._uploaded[name] = False
+        if not self._uploaded[name]:
+            # A renderer keeps its own copy of the textures on the GL side.
+            renderer._gl_context.make_current()
+            mujoco.mjr_uploadTexture(self.model, renderer._mjr_context, self._tex)
+            self._uploaded[name] = True
+        return renderer
+
+    def camera_image(self) -> np.ndarray:
+        """Render the front camera now: (height, width, 3) uint8."""
+        renderer = self._renderer('camera', *self.image_size)
+        renderer.update_scene(self.data, camera=self._camera)
+        return renderer.render()
+
+    def render(self) -> Optional[np.ndarray]:
+        """Return a top view of the floor and robot ('rgb_array'), or None."""
+        if self.render_mode != 'rgb_array':
+            return None
+        renderer = self._renderer('top', self._render_size, self._render_size)
+        renderer.update_scene(self.data, camera='top')
+        return renderer.render()
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+        super().close()
+
+    # -- readings ----------------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        """Return the simulated seconds since reset."""
+        return self._tick * self.model.opt.timestep
+
+    @property
+    def track(self) -> Optional[Track]:
+        """Return the current episode's lane (privileged)."""
+        return self._track
+
+    def speed(self) -> float:
+        """Forward speed from the wheel encoders (m/s), what odometry reports."""
+        s = self.data.sensordata
+        return float(WHEEL_RADIUS * 0.5 * (s[self._vel_adr[0]] + s[self._vel_adr[1]]))
+
+    def _true_pose(self) -> Tuple[float, float, float]:
+        q = self.data.qpos[self._root_qpos:self._root_qpos + 7]
+        yaw = math.atan2(2.0 * (q[3] * q[6] + q[4] * q[5]), 1.0 - 2.0 * (q[5] ** 2 + q[6] ** 2))
+        return float(q[0]), float(q[1]), yaw
+
+    def state(self) -> LaneState:
+        """Return the true, privileged LaneState (experts, DAgger, evaluation; not policies)."""
+        x, y, yaw = self._true_pose()
+        qvel = self.data.qvel[self._root_qvel:self._root_qvel + 6]
+        v = float(qvel[0] * math.cos(yaw) + qvel[1] * math.sin(yaw))
+        track = self._track
+        return LaneState(x, y, yaw, v, float(qvel[5]), self._index,
+                         track.deviation(x, y, self._index),
+                         float(track.half_width[self._index]), self._progress, track, self.time)
+
+    def _observe(self) -> Union[np.ndarray, Dict[str, np.ndarray]]:
+        image = self.camera_image()
+        if not self.speed_obs:
+            return image
+        speed = np.clip(self.speed(), -_SPEED_LIMIT, _SPEED_LIMIT)
+        return {'image': image, 'speed': np.array([speed], dtype=np.float32)}
+
+    # -- episode -----------------------------------------------------------------------------
+    def reset_model(self) -> Union[np.ndarray, Dict[str, np.ndarray]]:
+        rng = self.np_random
+        m = self.model
+        self._track = track = make_track(rng, reverse=bool(rng.random() < 0.5))
+        texture = paint_track(track, rng, self._tex_size, self.texture_set)
+        adr = m.tex_adr[self._tex]
+        m.tex_data[adr:adr + texture.size] = texture.reshape(-1)
+        self._uploaded = dict.fromkeys(self._uploaded, False)
+        # Light: intensity and direction vary per track (the NCP paper's lighting changes).
+        level = rng.uniform(0.35, 0.9)
+        m.light_diffuse[self._sun] = level
+        m.light_ambient[self._sun] = rng.uniform(0.05, 0.25)
+        tilt, azimuth = rng.uniform(0.0, 0.6), rng.uniform(-math.pi, math.pi)
+        m.light_dir[self._sun] = (math.sin(tilt) * math.cos(azimuth),
+                                  math.sin(tilt) * math.sin(azimuth), -math.cos(tilt))
+        m.vis.headlight.diffuse[:] = rng.uniform(0.2, 0.5)
+
+        i = int(rng.integers(0, len(track.points)))
+        (px, py), (tx, ty) = track.points[i], track.tangents[i]
+        offset = rng.uniform(-0.3, 0.3) * track.half_width[i]
+        x, y = px - ty * offset, py + tx * offset
+        yaw = math.atan2(ty, tx) + rng.uniform(-0.3, 0.3)
+        qpos = self.init_qpos.copy()
+        qpos[self._root_qpos:self._root_qpos + 7] = (x, y, 0.0, math.cos(yaw / 2), 0.0, 0.0,
+                                                     math.sin(yaw / 2))
+        self.set_state(qpos, np.zeros_like(self.init_qvel))
+        self.data.ctrl[:] = 0.0
+        self.actuator.reset()
+        self._tick = 0
+        self._progress = self._progress_prev = 0.0
+        self._index = track.nearest(x, y)
+        self._dt_prev = self._frame_ticks * self.model.opt.timestep
+        return self._observe()
+
+    def _get_reset_info(self) -> Dict[str, Any]:
+        state = self.state()
+        return {'dt': self._dt_prev, 'time': 0.0, 'deviation': state.deviation,
+                'half_width': state.half_width, 'progress': 0.0, 'off_lane': False,
+                'dropped': 0, 'command': (0.0, 0.0), 'state': state}
+
+    def step(self, action: np.ndarray) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
+        """Send ``action`` = (v, w) and run until the next camera frame is received."""
+        v, w = self.actuator.command(action, self._dt_prev)
+        self.data.ctrl[:] = wheel_speeds(v, w)
+        track = self._track
+        start = self._tick
+        dropped = 0
+        off_lane = False
+        while True:
+            mujoco.mj_step(self.model, self.data, nstep=self._frame_ticks)
+            self._tick += self._frame_ticks
+            x, y, _ = self._true_pose()
+            previous = self._index
+            self._index = track.nearest(x, y, hint=previous)
+            ds = track.arc[self._index] - track.arc[previous]
+            self._progress += float((ds + 0.5 * track.length) % track.length
+                                    - 0.5 * track.length)
+            deviation = track.deviation(x, y, self._index)
+            off_lane = abs(deviation) > track.half_width[self._index]
+            if off_lane or dropped >= MAX_DROPPED_IN_A_ROW:
+                break
+            if self.drop > 0.0 and self.np_random.random() < self.drop:
+                dropped += 1
+                continue
+            break
+        dt = (self._tick - start) * self.model.opt.timestep
+        progress_step = self._progress - self._progress_prev
+        self._progress_prev = self._progress
+        self._dt_prev = dt
+        obs = self._observe()
+        terms = {
+            'reward_progress': self.weights['progress'] * progress_step,
+            'reward_deviation': -self.weights['deviation'] * abs(deviation) * dt,
+            'reward_off_lane': -self.weights['off_lane'] if off_lane else 0.0,
+        }
+        terminated = bool(off_lane)
+        truncated = bool(not terminated and self.time >= self.time_limit - 1e-9)
+        state = self.state()
+        info = {'dt': dt, 'time': self.time, **terms, 'deviation': deviation,
+                'half_width': float(track.half_width[self._index]),
+                'progress': self._progress, 'off_lane': bool(off_lane), 'dropped': dropped,
+                'command': (v, w), 'state': state}
+        return obs, float(sum(terms.values())), terminated, truncated, info
