@@ -1,0 +1,342 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Experiment: does online readout adaptation (issue 7) help on a robot the policy never saw.
+
+    python -m lnn_control.train.adapt_eval --shift gain=0.5 --seeds 3 --out runs/adapt_eval
+
+The experiment, per policy and seed:
+
+1. **Shift.** The PiBot is changed in a way training never saw (default: motor gain x0.5,
+   ``Perturbation`` knob ``gain``): the same commands move the robot more slowly.
+2. **Simulated operator.** The privileged expert (``PiBotNavExpert``) watches every step and
+   takes over when the robot strays: its centre comes within ``near`` m of a surface
+   (``clearance_map``), or the expert's cost-to-go has not dropped by ``min_progress`` in the
+   last ``stall`` s. It then drives for ``hold`` s; each of its commands is a correction.
+   Like a person with a joystick, the operator watches how the robot really moves: it keeps
+   a running estimate of the robot's response (measured / commanded speed and yaw rate, per
+   axis) and commands the expert's desired twist divided by it, so that the robot moves as
+   the expert wants. (An operator that sent the expert's nominal commands unchanged would
+   teach the policy the expert's route, not how to drive the weaker robot.) One operator
+   serves the whole experiment, so its estimate carries over from run to run, as a person
+   who keeps driving the same robot.
+3. **Adapting run.** ``episodes`` episodes in a row on the shifted robot with the operator;
+   the policy's readout adapts online (:class:`~lnn_control.runtime.adapt.OnlineAdapter`,
+   the same code as the ROS controller, rollback monitor included). The **frozen run** is the
+   same episodes with the same operator and no adaptation: the baseline intervention rate.
+4. **Autonomous evaluation** (no operator) on held-out scenes: the original and the adapted
+   policy on the shifted robot, and both on the unshifted robot (forgetting check).
+
+Intervention rate = fraction of control steps the operator drove. Reported: success rates,
+the intervention rate of the first and last third of the run (adapting vs frozen), rollbacks
+and readout drift, as a Markdown table (``adapt_eval.md``), JSON, and a PNG of the
+intervention rate per episode (mean over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import deque
+import json
+import math
+from pathlib import Path
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from lnn_control.envs.experts import clearance_map
+from lnn_control.envs.experts import make_expert
+from lnn_control.envs.pibot_nav import ROBOT_RADIUS
+from lnn_control.runtime.adapt import AdaptationConfig
+from lnn_control.runtime.adapt import OnlineAdapter
+from lnn_control.runtime.policy import load_policy
+from lnn_control.runtime.policy import Policy
+from lnn_control.train.evaluate import make_env
+from lnn_control.train.evaluate import nominal_dt
+import numpy as np
+
+__all__ = ['Operator', 'run_episode', 'run_experiment', 'write_report', 'main']
+
+ENV_ID = 'lnn_control/PiBotNav-v0'
+
+
+class Operator:
+    """
+    A simulated operator: the expert, taking over when the robot strays.
+
+    Args:
+        env: the env (the expert reads its true state).
+        near: take over when the robot's centre is closer than this to a surface (m).
+        stall: take over when the cost-to-go fell by less than ``min_progress`` over this
+            many seconds.
+        min_progress: see ``stall`` (m of cost-to-go).
+        hold: once in control, drive for this many seconds.
+
+    """
+
+    def __init__(self, env: Any, near: float = ROBOT_RADIUS + 0.05, stall: float = 4.0,
+                 min_progress: float = 0.15, hold: float = 2.0, compensate: bool = True
+                 ) -> None:
+        self.expert = make_expert(env)
+        self.near, self.stall, self.min_progress, self.hold = near, stall, min_progress, hold
+        self.compensate = compensate
+        self.response = np.ones(2)   # the operator's estimate of measured / commanded (v, w)
+        self.reset()
+
+    def watch(self, command: np.ndarray, state: Any) -> None:
+        """See the robot's true twist after ``command`` (any driver's): update the response."""
+        pairs = ((command[0], state.v, 0.05), (command[1], state.w, 0.5))
+        for axis, (c, m, floor) in enumerate(pairs):
+            if abs(c) > floor:
+                ratio = min(max(m / c, 0.2), 2.0)
+                self.response[axis] += 0.02 * (ratio - self.response[axis])
+
+    def reset(self) -> None:
+        """Start of an episode."""
+        self._until = -math.inf
+        self._history: deque = deque()
+
+    def __call__(self, state: Any) -> Optional[np.ndarray]:
+        """Return the operator's command at true ``state`` (a NavState), or None."""
+        t = state.time
+        plan = self.expert.plan(state)
+        ctg = float(plan.cost_to_go[plan.cell(state.x, state.y)])
+        self._history.append((t, ctg))
+        while self._history and self._history[0][0] < t - self.stall:
+            self._history.popleft()
+        clearance = float(clearance_map(state, np.array([state.x]), np.array([state.y]))[0])
+        stalled = (self._history[0][0] <= t - self.stall + 0.1
+                   and self._history[0][1] - ctg < self.min_progress)
+        if t < self._until or clearance < self.near or stalled:
+            if t >= self._until:
+                self._until = t + self.hold
+                self._history.clear()
+            desired = self.expert.act(None, state).astype(np.float64)
+            return desired / self.response if self.compensate else desired
+        return None
+
+    @staticmethod
+    def near_collision(state: Any) -> bool:
+        """Tell whether the robot is within 3 cm of touching (a near-collision)."""
+        clear = float(clearance_map(state, np.array([state.x]), np.array([state.y]))[0])
+        return clear < ROBOT_RADIUS + 0.03
+
+
+def run_episode(policy: Policy, env: Any, seed: int, operator: Optional[Operator] = None,
+                adapter: Optional[OnlineAdapter] = None) -> Dict[str, Any]:
+    """
+    One episode; with an operator it may take over, with an adapter its commands are learned.
+
+    Returns ``success``, ``collision``, ``steps``, ``interventions`` (steps the operator
+    drove), ``intervention_rate`` and ``seconds``.
+    """
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    if operator is not None:
+        operator.reset()
+    dt = nominal_dt(env)
+    state = env.unwrapped.state()
+    steps = interventions = 0
+    while True:
+        action = policy.step(obs, dt)
+        command = operator(state) if operator is not None else None
+        if command is not None:
+            interventions += 1
+            action = command
+            if adapter is not None:
+                adapter.correct(command)
+        if adapter is not None:
+            adapter.observe(command is not None, Operator.near_collision(state))
+        obs, _, terminated, truncated, info = env.step(action)
+        dt, state = info['dt'], info['state']
+        if operator is not None:
+            operator.watch(np.asarray(info['command']), state)
+        steps += 1
+        if terminated or truncated:
+            break
+    return {'seed': seed, 'success': bool(info.get('is_success', False)),
+            'collision': bool(info.get('collision', False)), 'steps': steps,
+            'interventions': interventions, 'intervention_rate': interventions / steps,
+            'seconds': float(info['time'])}
+
+
+def _success(policy: Policy, env: Any, seeds: Sequence[int]) -> float:
+    return float(np.mean([run_episode(policy, env, s)['success'] for s in seeds]))
+
+
+def run_experiment(policies: Sequence[str], shift: str = 'gain=0.5', seeds: int = 3,
+                   episodes: int = 30, eval_episodes: int = 20,
+                   config: Optional[AdaptationConfig] = None,
+                   log: Any = None) -> Dict[str, Any]:
+    """
+    Run the experiment of the module docstring; returns a JSON-able dict.
+
+    Args:
+        policies: policy names or files.
+        shift: the ``Perturbation`` text of the shift.
+        seeds: experiment seeds (each: its own episode sequence and held-out scenes).
+        episodes: episodes of the adapting (and frozen) run.
+        eval_episodes: held-out autonomous episodes per evaluation.
+        config: adaptation settings (default ``AdaptationConfig()``).
+        log: a print-like callable for progress, or None.
+
+    """
+    config = config or AdaptationConfig()
+    shifted = make_env(ENV_ID, perturb=shift)
+    clean = make_env(ENV_ID)
+    operator = Operator(shifted)
+    results: Dict[str, Any] = {'shift': shift, 'seeds': seeds, 'episodes': episodes,
+                               'eval_episodes': eval_episodes,
+                               'config': config.__dict__.copy(), 'policies': {}}
+    for name in policies:
+        runs = []
+        for seed in range(seeds):
+            started = time.perf_counter()
+            train_seeds = [30000 + 1000 * seed + i for i in range(episodes)]
+            eval_seeds = [40000 + 1000 * seed + i for i in range(eval_episodes)]
+            original = load_policy(name)
+            frozen = [run_episode(original, shifted, s, operator) for s in train_seeds]
+            adaptive = load_policy(name)
+            adapter = OnlineAdapter(adaptive, AdaptationConfig(**config.__dict__))
+            adapting = [run_episode(adaptive, shifted, s, operator, adapter)
+                        for s in train_seeds]
+            eval_original_shifted = _success(original, shifted, eval_seeds)
+            eval_original_clean = _success(original, clean, eval_seeds)
+            # Learning happens only in correct(): without an operator the readout is fixed.
+            eval_adapted_shifted = _success(adaptive, shifted, eval_seeds)
+            eval_adapted_clean = _success(adaptive, clean, eval_seeds)
+            run = {'seed': seed, 'frozen': frozen, 'adapting': adapting,
+                   'success': {'original_shifted': eval_original_shifted,
+                               'adapted_shifted': eval_adapted_shifted,
+                               'original_clean': eval_original_clean,
+                               'adapted_clean': eval_adapted_clean},
+                   'corrections': adapter.corrections, 'drift': adapter.drift,
+                   'rollbacks': adapter.rollbacks, 'rebases': adapter.rebases,
+                   'projections': adapter.projections,
+                   'wall_seconds': time.perf_counter() - started}
+            runs.append(run)
+            if log:
+                log(f'{name} seed {seed}: {run["success"]}, corrections {adapter.corrections},'
+                    f' drift {adapter.drift:.2f}, rollbacks {adapter.rollbacks}, '
+                    f'{run["wall_seconds"]:.0f} s')
+        results['policies'][name] = {'runs': runs, 'summary': _summary(runs)}
+    return results
+
+
+def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    def rate(run: Dict[str, Any], key: str, part: slice) -> float:
+        eps = run[key][part]
+        return sum(e['interventions'] for e in eps) / max(1, sum(e['steps'] for e in eps))
+
+    n = len(runs[0]['adapting'])
+    third = max(1, n // 3)
+    first, last = slice(0, third), slice(n - third, n)
+    out: Dict[str, Any] = {}
+    for key in ('original_shifted', 'adapted_shifted', 'original_clean', 'adapted_clean'):
+        values = [r['success'][key] for r in runs]
+        out[key] = (float(np.mean(values)), float(np.std(values)))
+    for key in ('frozen', 'adapting'):
+        out[f'{key}_first'] = float(np.mean([rate(r, key, first) for r in runs]))
+        out[f'{key}_last'] = float(np.mean([rate(r, key, last) for r in runs]))
+        out[f'{key}_operator_success'] = float(np.mean([np.mean([e['success'] for e in r[key]])
+                                                        for r in runs]))
+    out['drift'] = float(np.mean([r['drift'] for r in runs]))
+    out['rollbacks'] = float(np.mean([r['rollbacks'] for r in runs]))
+    out['corrections'] = float(np.mean([r['corrections'] for r in runs]))
+    lost = out['original_clean'][0] - out['original_shifted'][0]
+    gained = out['adapted_shifted'][0] - out['original_shifted'][0]
+    out['recovered_fraction'] = gained / lost if lost > 0 else None
+    out['kept_clean_fraction'] = (out['adapted_clean'][0] / out['original_clean'][0]
+                                  if out['original_clean'][0] > 0 else None)
+    return out
+
+
+def markdown(results: Dict[str, Any]) -> str:
+    """Return the results table as Markdown."""
+    lines = [f'Shift `{results["shift"]}`, {results["seeds"]} seeds x {results["episodes"]} '
+             f'episodes with the operator, {results["eval_episodes"]} held-out autonomous '
+             f'episodes per evaluation (mean +- std over seeds).', '',
+             '| policy | clean, original | shifted, original | shifted, adapted | '
+             'recovered | clean, adapted | interventions first -> last third, frozen | '
+             'interventions first -> last third, adapting | drift | rollbacks |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for name, entry in results['policies'].items():
+        s = entry['summary']
+
+        def pm(key: str) -> str:
+            return f'{s[key][0]:.2f} +- {s[key][1]:.2f}'
+
+        rec = s['recovered_fraction']
+        lines.append(
+            f'| {name} | {pm("original_clean")} | {pm("original_shifted")} | '
+            f'{pm("adapted_shifted")} | {"n/a" if rec is None else f"{rec:.0%}"} | '
+            f'{pm("adapted_clean")} | {s["frozen_first"]:.3f} -> {s["frozen_last"]:.3f} | '
+            f'{s["adapting_first"]:.3f} -> {s["adapting_last"]:.3f} | {s["drift"]:.2f} | '
+            f'{s["rollbacks"]:.1f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot(results: Dict[str, Any], path: Path) -> None:
+    """PNG: intervention rate per episode (mean over seeds), frozen dashed, adapting solid."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=90)
+    for k, (name, entry) in enumerate(results['policies'].items()):
+        colour = f'C{k}'
+        for key, style in (('frozen', '--'), ('adapting', '-')):
+            rates = np.mean([[e['intervention_rate'] for e in r[key]] for r in entry['runs']],
+                            axis=0)
+            smooth = np.convolve(rates, np.ones(3) / 3, mode='valid')
+            ax.plot(np.arange(smooth.size) + 2, smooth, style, color=colour,
+                    label=f'{Path(name).stem} {key}')
+    ax.set_xlabel('episode on the shifted robot')
+    ax.set_ylabel('intervention rate')
+    ax.set_title(f'operator interventions, shift {results["shift"]} (3-episode mean)')
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(results: Dict[str, Any], out: Path) -> Dict[str, Path]:
+    """Write adapt_eval.md, .json and .png under ``out``; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {'md': out / 'adapt_eval.md', 'json': out / 'adapt_eval.json',
+             'png': out / 'adapt_eval.png'}
+    paths['md'].write_text(markdown(results))
+    paths['json'].write_text(json.dumps(results, indent=1))
+    plot(results, paths['png'])
+    return paths
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Command line: see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument('--policies', nargs='+',
+                        default=['pibot_nav_cfc', 'pibot_nav_gru', 'pibot_nav_mlp'])
+    parser.add_argument('--shift', default='gain=0.5')
+    parser.add_argument('--seeds', type=int, default=3)
+    parser.add_argument('--episodes', type=int, default=30)
+    parser.add_argument('--eval-episodes', type=int, default=20)
+    parser.add_argument('--forgetting', type=float, default=AdaptationConfig.forgetting)
+    parser.add_argument('--prior-precision', type=float,
+                        default=AdaptationConfig.prior_precision)
+    parser.add_argument('--trust-radius', type=float, default=AdaptationConfig.trust_radius)
+    parser.add_argument('--window', type=int, default=AdaptationConfig.window)
+    parser.add_argument('--features', default=AdaptationConfig.features,
+                        choices=['hidden', 'output'])
+    parser.add_argument('--out', default='runs/adapt_eval')
+    args = parser.parse_args(argv)
+    config = AdaptationConfig(forgetting=args.forgetting, prior_precision=args.prior_precision,
+                              trust_radius=args.trust_radius, window=args.window,
+                              features=args.features)
+    results = run_experiment(args.policies, args.shift, args.seeds, args.episodes,
+                             args.eval_episodes, config, log=lambda m: print(m, flush=True))
+    paths = write_report(results, Path(args.out))
+    print(markdown(results))
+    print('wrote', ', '.join(str(p) for p in paths.values()))
+
+
+if __name__ == '__main__':
+    main()
