@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lnn_control-installed
 EXTRAS := train,sim,ros,export,bags,dev
 # Debian packages the tests and demos use (installed when missing and apt-get is usable).
-DEB_PACKAGES :=
+DEB_PACKAGES := chromium libegl-mesa0 libosmesa6 qemu-user-static debootstrap
 DEB_STAMP := $(VENV)/.deb-installed
 
 .PHONY: install demo test lint bench clean

@@ -16,9 +16,9 @@ Arguments: ``policy`` (built-in name or file), ``params_file`` (controller param
 
 The inverted pendulum instead of the PiBot (``robot: pendulum`` in its sim params)::
 
+    CONFIG=$(ros2 pkg prefix lnn_control)/share/lnn_control/config
     ros2 launch lnn_control sim_demo.launch.py policy:=pendulum_cfc \
-        params_file:=$(ros2 pkg prefix lnn_control)/share/lnn_control/config/pendulum_controller.yaml \
-        sim_params_file:=$(ros2 pkg prefix lnn_control)/share/lnn_control/config/pendulum_sim.yaml
+        params_file:=$CONFIG/pendulum_controller.yaml sim_params_file:=$CONFIG/pendulum_sim.yaml
 """
 
 from launch import LaunchDescription

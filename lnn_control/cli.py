@@ -202,6 +202,163 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('policy', help='policy file or built-in name')
+    parser.add_argument('--out', required=True, metavar='DIR', help='report folder')
+    parser.add_argument('--episodes', type=int, default=3, metavar='N',
+                        help='episodes to run (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=0, help='first episode seed')
+    parser.add_argument('--env', default=None, metavar='ID',
+                        help='env id (default: the one in the policy provenance)')
+    parser.add_argument('--ig-steps', type=int, default=32, metavar='K',
+                        help='integrated-gradients path steps (default: %(default)s)')
+    parser.add_argument('--window', type=int, default=1, metavar='W',
+                        help='observations attributed per action: 1 = the current one with '
+                             'the carried state fixed (default), W = the last W')
+
+
+@command('inspect', 'why did it act: wiring diagram, neuron and time-constant traces, input '
+         'attribution (integrated gradients), an offline index.html report', _inspect_args)
+def _inspect(args: argparse.Namespace) -> int:
+    import torch
+    torch.set_num_threads(1)   # small batched steps: threads cost more than they give
+    from lnn_control.train.inspection import inspect_policy
+    if args.episodes < 1:
+        print('lnn-control inspect: error: --episodes must be >= 1', file=sys.stderr)
+        return 2
+    try:
+        summary = inspect_policy(args.policy, args.out, episodes=args.episodes,
+                                 seed=args.seed, env_id=args.env, ig_steps=args.ig_steps,
+                                 window=args.window)
+    except ValueError as exc:
+        print(f'lnn-control inspect: error: {exc}', file=sys.stderr)
+        return 2
+    for action, shares in summary['share'].items():
+        top = sorted(shares.items(), key=lambda kv: -kv[1])[:3]
+        print(f'{action:<6} driven by ' + ', '.join(f'{g} {100 * v:.0f}%' for g, v in top))
+    print(f'IG completeness max error {summary["ig_completeness_max_error"]:.2e}')
+    print(f'wrote {summary["index"]}')
+    return 0
+
+
+def _dataset_args(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
+    bag = sub.add_parser('from-bag', help='rosbag2 recordings (MCAP, sqlite3) -> a training '
+                         'data set (.npz) for bc.dataset',
+                         description="Replay rosbag2 recordings through the node's message "
+                         "conversions and the policy's Observer; label each odometry step "
+                         'with the recorded /cmd_vel (see lnn_control.ros.bags).')
+    bag.add_argument('bags', nargs='+', metavar='BAG', help='bag folder(s) or .mcap/.db3 file')
+    bag.add_argument('--config', required=True, metavar='CONFIG',
+                     help='training config YAML, or a policy (file or built-in name), whose '
+                          'Observer to use')
+    bag.add_argument('--out', required=True, metavar='DATASET', help='output .npz')
+    for role, default in (('scan', '/scan'), ('odom', '/odom'), ('goal', '/goal_pose'),
+                          ('cmd', '/cmd_vel')):
+        bag.add_argument(f'--{role}-topic', default=default, metavar='TOPIC',
+                         help=f'(default: {default})')
+    bag.add_argument('--odom-frame', default='odom', help='frame goals must be in')
+    bag.add_argument('--goal-frame', action='append', default=[], dest='goal_frames',
+                     metavar='FRAME', help='a frame taken as the odom frame (e.g. map)')
+    for name, default, what in (
+            ('hold', 0.5, 'an earlier command labels a step up to this old (s)'),
+            ('stale', 0.5, 'a scan older than this ends the episode (s)'),
+            ('gap', 1.0, 'an odometry stamp gap above this ends the episode (s)'),
+            ('goal-tolerance', 0.15, "success radius of an episode's last pose (m)")):
+        bag.add_argument(f'--{name}', type=float, default=default,
+                         help=f'{what} (default: {default})')
+    bag.add_argument('--min-length', type=int, default=10,
+                     help='drop episodes with fewer steps (default: 10)')
+
+
+def _observer_config(spec: str) -> dict:
+    """Return the Observer config of a training config (its env's) or of a policy file."""
+    if spec.endswith(('.yaml', '.yml')):
+        from lnn_control.train.config import load_config
+        from lnn_control.train.evaluate import make_env
+        cfg = load_config(spec)
+        env = make_env(cfg.env.id, **cfg.env.kwargs)
+        observer = getattr(env.unwrapped, 'observer', None)
+        env.close()
+        if observer is None:
+            raise ValueError(f'{spec}: env {cfg.env.id} has no Observer (not a PiBot env)')
+        return observer.config.to_dict()
+    from lnn_control.runtime.policy import read_policy_file
+    _, policy_spec, _ = read_policy_file(spec)
+    if not policy_spec.observer:
+        raise ValueError(f'{spec}: the policy has no Observer config (not a PiBot policy)')
+    return policy_spec.observer
+
+
+@command('dataset', 'training data from robot recordings: dataset from-bag BAG... --config '
+         'CONFIG --out DATASET', _dataset_args)
+def _dataset(args: argparse.Namespace) -> int:
+    from lnn_control.ros.bags import BagError
+    from lnn_control.ros.bags import BagOptions
+    from lnn_control.ros.bags import read_bags
+    from lnn_control.train.config import ConfigError
+    from lnn_control.train.dataset import DatasetError
+    from lnn_control.train.dataset import save_dataset
+    from lnn_control.train.dataset import SequenceDataset
+    import numpy as np
+    try:
+        options = BagOptions(
+            scan_topic=args.scan_topic, odom_topic=args.odom_topic, goal_topic=args.goal_topic,
+            cmd_topic=args.cmd_topic, odom_frame=args.odom_frame,
+            goal_frames=tuple(args.goal_frames), hold=args.hold, stale=args.stale,
+            gap=args.gap, min_length=args.min_length, goal_tolerance=args.goal_tolerance)
+        arrays = read_bags(args.bags, _observer_config(args.config), options)
+        data = SequenceDataset(**arrays)
+        path = save_dataset(data, args.out)
+    except (BagError, DatasetError, ConfigError, ValueError) as exc:
+        print(f'lnn-control dataset: error: {exc}', file=sys.stderr)
+        return 2
+    dropped = ', '.join(f'{k} {v}' for k, v in data.meta['dropped'].items()) or 'none'
+    print(f'episodes   {data.episodes} ({int(data.success.sum())} ended at their goal)')
+    print(f'steps      {data.steps} (dt median {float(np.median(data.dt)):.4f} s, '
+          f'max {float(data.dt.max()):.4f} s)')
+    print(f'dropped    {dropped}')
+    print(f'wrote {path}')
+    return 0
+
+
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument('policy', help='policy file or built-in name (never overwritten)')
+    p.add_argument('--corrections', required=True,
+                   help='recorded corrections: .npz (obs, dt, action with NaN rows where the '
+                        'policy drove, episode_start) or .csv (see lnn_control.runtime.adapt)')
+    p.add_argument('--out', help='the new policy file (default: '
+                                 '<policy>_adapted_<UTC time>.safetensors here)')
+    p.add_argument('--trust-radius', type=float, default=1.0)
+    p.add_argument('--forgetting', type=float, default=0.999)
+    p.add_argument('--prior-precision', type=float, default=1.0)
+    p.add_argument('--features', choices=['hidden', 'output'], default='hidden')
+
+
+@command('finetune', 'apply the online readout adaptation (issue 7) to recorded corrections '
+         'and save a new policy file (torch-free)', _finetune_args)
+def _finetune(args: argparse.Namespace) -> int:
+    from lnn_control.runtime.adapt import (AdaptationConfig, default_adapted_path, finetune,
+                                           read_corrections)
+    from lnn_control.runtime.base import PolicyFormatError
+    from lnn_control.runtime.policy import load_policy
+    try:
+        policy = load_policy(args.policy)
+        config = AdaptationConfig(trust_radius=args.trust_radius, forgetting=args.forgetting,
+                                  prior_precision=args.prior_precision,
+                                  features=args.features)
+        adapter = finetune(policy, read_corrections(args.corrections), config)
+        out = args.out or default_adapted_path(policy, '.')
+        path = adapter.save(out, corrections_file=str(args.corrections))
+    except (PolicyFormatError, FileNotFoundError, OSError, ValueError) as exc:
+        print(f'lnn-control finetune: error: {exc}', file=sys.stderr)
+        return 2
+    print(f'corrections {adapter.corrections} (rejected {adapter.rejected}), readout drift '
+          f'{adapter.drift:.4f}, rollbacks {adapter.rollbacks}')
+    print(f'wrote {path}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog='lnn-control', description=__doc__.splitlines()[1])

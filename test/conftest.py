@@ -6,6 +6,11 @@ import os
 
 import pytest
 
+# Offscreen rendering without a display (PiBotLane-v0's camera, issue 8): mujoco picks its GL
+# backend when first imported, which test collection does before any fixture runs.
+if not os.environ.get('DISPLAY'):
+    os.environ.setdefault('MUJOCO_GL', 'egl')
+
 
 @pytest.fixture(scope='module')
 def ros_env():

@@ -35,7 +35,6 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
-from std_msgs.msg import Float32MultiArray
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 import torch
@@ -184,7 +183,7 @@ def test_drive_watchdog_reset_deactivate(ros_env, policies, tmp_path):
                             diagnostics_period=0.5, goal_equivalent_frames="['map']")
     robot = FakeRobot('fake_robot')
     neurons, diagnostics = [], []
-    robot.node.create_subscription(Float32MultiArray, '/lnn_controller/neuron_state',
+    robot.node.create_subscription(JointState, '/lnn_controller/neuron_state',
                                    neurons.append, 10)
     robot.node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     timings = {}
@@ -242,9 +241,9 @@ def test_drive_watchdog_reset_deactivate(ros_env, policies, tmp_path):
         assert 'step_latency_p99_ms' in keys
         timings['step_latency_p50_ms'] = float(keys['step_latency_p50_ms'])
         timings['step_latency_p99_ms'] = float(keys['step_latency_p99_ms'])
-        assert neurons and len(neurons[-1].data) > 0
-        assert neurons[-1].layout.dim[0].label.startswith('neurons:')
-        assert neurons[-1].layout.dim[0].size == len(neurons[-1].data)
+        assert neurons and len(neurons[-1].position) > 0
+        assert neurons[-1].name[0].startswith('sensory:')
+        assert len(neurons[-1].name) == len(neurons[-1].position)
 
         # Deactivate: a zero command goes out, then silence even with sensors running.
         robot.commands.clear()
@@ -293,6 +292,13 @@ def test_command_types_mismatch_and_sigterm(ros_env, policies, tmp_path):
         joints_pub.publish(joints)
 
     robot.node.create_timer(0.05, publish_joints)
+    # command_stamp:=input: each command carries the stamp of the odometry it answers.
+    stamped = Controller(ros_env, tmp_path, 'ctl_stamped', policy=policies['good'],
+                         command_stamp='input', cmd_topic='/cmd_stamped')
+    answer_stamps = []
+    robot.node.create_subscription(
+        TwistStamped, '/cmd_stamped',
+        lambda m: answer_stamps.append(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9), 10)
     try:
         _wait_for_commands(robot, twist)
         assert robot.spin_until(lambda: len(arrays) > 0, STARTUP), array.text()
@@ -303,6 +309,13 @@ def test_command_types_mismatch_and_sigterm(ros_env, policies, tmp_path):
         assert all(len(v) == 2 and all(math.isfinite(x) for x in v) for _, v in robot.commands)
         assert all(len(v) == 2 and abs(v[0]) <= 0.22 and abs(v[1]) <= 2.84 for v in arrays)
         assert refused == []
+        # (Watchdog zeros before the inputs are fresh answer no input: stamped now, wall time.)
+        robot.drive(0.5)
+        assert robot.spin_until(lambda: len([t for t in answer_stamps if t < 1e6]) > 5,
+                                STARTUP), stamped.text()
+        answers = [t for t in answer_stamps if t < 1e6]
+        sent = [100.0 + 0.05 * k for k in range(1, int(round((robot.stamp - 100.0) / 0.05)) + 1)]
+        assert all(min(abs(t - s) for s in sent) < 1e-6 for t in answers), answers
         assert bad.proc.poll() is None
         assert 'refusing to configure' in bad.text()
         assert '10 observations' in bad.text()
@@ -316,7 +329,7 @@ def test_command_types_mismatch_and_sigterm(ros_env, policies, tmp_path):
         assert twist.proc.returncode == 0, twist.text()
     finally:
         robot.close()
-        for controller in (twist, array, bad, pendulum):
+        for controller in (twist, array, bad, pendulum, stamped):
             controller.stop()
 
 

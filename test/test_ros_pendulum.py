@@ -6,7 +6,8 @@ The inverted pendulum over real DDS: lnn_sim (robot:=pendulum) and lnn_controlle
 Both nodes run as separate processes with the shipped params files, on the test's own
 ROS_DOMAIN_ID; this process only reads the simulator's ~/status. The shipped liquid policy
 must hold the pole up through ROS; once the controller is killed, the effort times out and the
-pole falls (what the same simulator shows with no controller at all).
+pole falls (what the same simulator shows with no controller at all). The episode is restarted
+(``~/reset``) once the controller is up, as an operator would after starting the nodes.
 """
 
 import json
@@ -19,6 +20,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP = 40.0   # s, process start + discovery on a loaded 2-core machine
@@ -55,17 +57,23 @@ def test_liquid_policy_balances_the_pendulum_over_dds(ros_env, tmp_path):
         return ((tmp_path / 'sim.log').read_text() + (tmp_path / 'ctl.log').read_text())
 
     try:
-        # The controller takes over once its first effort arrives; from then the pole must
-        # stay up for 8 s of simulated time.
+        # Once the controller's efforts arrive, a new episode starts (the pole may have fallen
+        # while the controller process was still starting); from then the pole must stay up
+        # for 8 s of simulated time.
         assert spin_until(lambda: status and status[-1]['commands_received'] > 0,
                           STARTUP), text()
+        client = node.create_client(Trigger, '/lnn_sim/reset')
+        assert client.wait_for_service(timeout_sec=STARTUP)
+        future = client.call_async(Trigger.Request())
+        executor.spin_until_future_complete(future, timeout_sec=STARTUP)
+        assert future.done() and future.result().success
+        assert spin_until(lambda: status[-1]['episode'] == 1, STARTUP), text()
         start = status[-1]
-        assert not start['fallen'], f'fell before the controller started: {start}\n{text()}'
         assert spin_until(lambda: status[-1]['time'] > start['time'] + 8.0, 30.0), text()
         upright = status[-1]
         assert not upright['fallen'], f'{upright}\n{text()}'
         assert upright['non_finite_commands'] == 0
-        assert upright['commands_received'] > 150          # 25 Hz for 8 s
+        assert upright['commands_received'] - start['commands_received'] > 150   # 25 Hz, 8 s
         assert abs(upright['angle']) < 0.2
 
         # Controller gone: its last effort times out (cmd_timeout 0.5 s) and the pole falls.

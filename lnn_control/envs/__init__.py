@@ -16,7 +16,14 @@ and for ``InvertedPendulum-v5``/``InvertedDoublePendulum-v5`` are in
 ``lnn_control.envs.experts`` (``make_expert(env)``).
 """
 
+import os
 from typing import Dict
+
+if 'MUJOCO_GL' not in os.environ and not os.environ.get('DISPLAY'):
+    # Headless: render offscreen with Mesa's EGL on the CPU (issue 8, bench/render.py). mujoco
+    # picks its GL backend once, when first imported, and every env module imports it after
+    # this package's __init__; set MUJOCO_GL yourself if mujoco is imported earlier.
+    os.environ['MUJOCO_GL'] = 'egl'
 
 __all__ = ['ENV_IDS', 'register']
 
@@ -24,6 +31,7 @@ __all__ = ['ENV_IDS', 'register']
 # so it truncates itself on simulated time (``time_limit``).
 ENV_IDS: Dict[str, str] = {
     'lnn_control/PiBotNav-v0': 'lnn_control.envs.pibot_nav:PiBotNavEnv',
+    'lnn_control/PiBotLane-v0': 'lnn_control.envs.pibot_lane:PiBotLaneEnv',
 }
 
 

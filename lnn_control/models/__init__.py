@@ -10,6 +10,7 @@ numpy runtime loads.
 
 from lnn_control.models.base import MODELS, PolicyModel
 from lnn_control.models.cfc import CfC
+from lnn_control.models.conv import ConvPolicy  # noqa: F401  (registers 'conv')
 from lnn_control.models.gru import GRU
 from lnn_control.models.lstm import LSTM
 from lnn_control.models.ltc import LTC

@@ -11,7 +11,12 @@ message                     reading                   refused when (reason)
 ==========================  ========================  =========================================
 sensor_msgs/LaserScan       ScanReading               no beams (scan_empty), non-finite or zero
                                                       angle_increment (scan_geometry)
-nav_msgs/Odometry           OdomReading               non-finite pose/twist (odom_non_finite)
+nav_msgs/Odometry           OdomReading               frame not the odom frame or one declared
+                                                      equivalent, when given (odom_frame; an
+                                                      empty frame_id is taken as unknown),
+                                                      non-finite pose/twist (odom_non_finite),
+                                                      orientation not a unit quaternion
+                                                      (odom_quaternion)
 geometry_msgs/PoseStamped   Goal (odom frame)         frame not the odom frame or one declared
                                                       equivalent (goal_frame), non-finite
                                                       position (goal_non_finite)
@@ -19,6 +24,10 @@ sensor_msgs/Imu             ImuReading                non-finite values (imu_non
 sensor_msgs/JointState      JointsReading             position/velocity lengths differ from the
                                                       names (joints_size), non-finite values
                                                       (joints_non_finite)
+sensor_msgs/Image           ImageReading (RGB)        encoding not rgb8/bgr8/mono8
+                                                      (image_encoding), not the policy's size
+                                                      (image_size), step or data too short
+                                                      (image_layout)
 ==========================  ========================  =========================================
 
 Non-finite lidar ranges are *not* a reason to refuse a scan: drivers report no-return beams as
@@ -42,6 +51,7 @@ from diagnostic_msgs.msg import KeyValue
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
+from lnn_control.runtime.conv import ImageReading
 from lnn_control.runtime.observer import Goal
 from lnn_control.runtime.observer import ImuReading
 from lnn_control.runtime.observer import JointsReading
@@ -49,6 +59,8 @@ from lnn_control.runtime.observer import OdomReading
 from lnn_control.runtime.observer import ScanReading
 from nav_msgs.msg import Odometry
 import numpy as np
+from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
@@ -59,7 +71,8 @@ from std_msgs.msg import MultiArrayDimension
 __all__ = ['stamp_to_seconds', 'seconds_to_stamp', 'scan_to_reading', 'odom_to_reading',
            'goal_to_reading', 'imu_to_reading', 'joints_to_reading', 'COMMAND_TYPES',
            'command_to_twist', 'command_to_twist_stamped', 'command_to_float64_array',
-           'neuron_state_msg', 'diagnostic_array']
+           'neuron_state_msg', 'diagnostic_array', 'IMAGE_ENCODINGS', 'image_to_reading',
+           'image_msg', 'camera_info_msg']
 
 
 def stamp_to_seconds(stamp: Time) -> float:
@@ -95,12 +108,26 @@ def scan_to_reading(msg: LaserScan) -> Tuple[Optional[ScanReading], str]:
                        stamp=stamp_to_seconds(msg.header.stamp)), ''
 
 
-def odom_to_reading(msg: Odometry) -> Tuple[Optional[OdomReading], str]:
-    """Odometry -> OdomReading: planar pose in the odom frame, body-frame twist."""
+def odom_to_reading(msg: Odometry, odom_frame: Optional[str] = None,
+                    equivalent_frames: Sequence[str] = ()) -> Tuple[Optional[OdomReading], str]:
+    """
+    Odometry -> OdomReading: planar pose in the odom frame, body-frame twist.
+
+    With ``odom_frame`` given, a pose in another frame (not declared equivalent) is refused:
+    the goal is taken in that frame, and comparing poses of two frames would be misreading.
+    """
+    if odom_frame is not None:
+        frame = msg.header.frame_id.lstrip('/')
+        if frame and frame not in [f.lstrip('/') for f in (odom_frame, *equivalent_frames)]:
+            return None, 'odom_frame'
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
     v, w = msg.twist.twist.linear.x, msg.twist.twist.angular.z
     if not _finite(p.x, p.y, q.x, q.y, q.z, q.w, v, w):
         return None, 'odom_non_finite'
+    # The yaw formula holds for unit quaternions only (a zero or huge one, even finite, gives
+    # a wrong or NaN heading). Products of huge floats give inf, which fails the test too.
+    if not abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w - 1.0) <= 0.2:
+        return None, 'odom_quaternion'
     return OdomReading(x=p.x, y=p.y, yaw=yaw_from_quaternion(q.x, q.y, q.z, q.w), v=v, w=w,
                        stamp=stamp_to_seconds(msg.header.stamp)), ''
 
@@ -147,28 +174,35 @@ def joints_to_reading(msg: JointState) -> Tuple[Optional[JointsReading], str]:
                          stamp=stamp_to_seconds(msg.header.stamp)), ''
 
 
-def command_to_twist(command: np.ndarray, stamp: Time = None, frame_id: str = '') -> Twist:
-    """(v, w) -> Twist (linear.x, angular.z)."""
-    msg = Twist()
+def command_to_twist(command: np.ndarray, stamp: Time = None, frame_id: str = '',
+                     out: Optional[Twist] = None) -> Twist:
+    """
+    (v, w) -> Twist (linear.x, angular.z).
+
+    Every builder fills ``out`` when given (a message the node reuses: constructing a nested
+    message costs more than the policy step) and returns it; other fields stay zero.
+    """
+    msg = Twist() if out is None else out
     msg.linear.x, msg.angular.z = float(command[0]), float(command[1])
     return msg
 
 
 def command_to_twist_stamped(command: np.ndarray, stamp: Time = None,
-                             frame_id: str = 'base_link') -> TwistStamped:
+                             frame_id: str = 'base_link',
+                             out: Optional[TwistStamped] = None) -> TwistStamped:
     """(v, w) -> TwistStamped in the body frame."""
-    msg = TwistStamped()
+    msg = TwistStamped() if out is None else out
     if stamp is not None:
         msg.header.stamp = stamp
     msg.header.frame_id = frame_id
-    msg.twist = command_to_twist(command)
+    command_to_twist(command, out=msg.twist)
     return msg
 
 
-def command_to_float64_array(command: np.ndarray, stamp: Time = None,
-                             frame_id: str = '') -> Float64MultiArray:
+def command_to_float64_array(command: np.ndarray, stamp: Time = None, frame_id: str = '',
+                             out: Optional[Float64MultiArray] = None) -> Float64MultiArray:
     """Command vector -> Float64MultiArray (what forward command controllers take)."""
-    msg = Float64MultiArray()
+    msg = Float64MultiArray() if out is None else out
     msg.data = [float(v) for v in np.asarray(command).reshape(-1)]
     return msg
 
@@ -205,4 +239,74 @@ def diagnostic_array(stamp: Time, name: str, hardware_id: str, level: int, messa
     msg = DiagnosticArray()
     msg.header.stamp = stamp
     msg.status = [status]
+    return msg
+
+
+# -- camera images (issue 8) ----------------------------------------------------------------
+# encoding -> channels; every other encoding (rgba8, 16-bit, Bayer, YUV...) is refused rather
+# than guessed at. mono8 is replicated to RGB (a colour policy then sees a grey world).
+IMAGE_ENCODINGS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}
+
+
+def image_to_reading(msg: Image, height: Optional[int] = None, width: Optional[int] = None
+                     ) -> Tuple[Optional[ImageReading], str]:
+    """
+    Convert a ``sensor_msgs/Image`` to an RGB :class:`ImageReading`.
+
+    Args:
+        msg: the image (row ``step`` bytes may include padding, which is dropped).
+        height, width: the size the policy takes; None accepts any.
+
+    Returns:
+        ``(reading, '')`` or ``(None, reason)``: image_encoding, image_size or image_layout.
+
+    """
+    channels = IMAGE_ENCODINGS.get(msg.encoding)
+    if channels is None:
+        return None, 'image_encoding'
+    h, w = int(msg.height), int(msg.width)
+    if h < 1 or w < 1 or (height is not None and h != height) or (
+            width is not None and w != width):
+        return None, 'image_size'
+    step = int(msg.step)
+    data = np.frombuffer(msg.data, dtype=np.uint8)   # rclpy holds uint8[] as array('B')
+    if step < w * channels or data.size < step * h:
+        return None, 'image_layout'
+    pixels = data[:step * h].reshape(h, step)[:, :w * channels].reshape(h, w, channels)
+    if msg.encoding == 'bgr8':
+        pixels = pixels[:, :, ::-1]
+    elif channels == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return ImageReading(np.ascontiguousarray(pixels), stamp_to_seconds(msg.header.stamp)), ''
+
+
+def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = 'camera_optical_frame'
+              ) -> Image:
+    """Build an rgb8 ``sensor_msgs/Image`` of (height, width, 3) uint8 pixels."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
+    msg.encoding = 'rgb8'
+    msg.is_bigendian = 0
+    msg.step = int(pixels.shape[1] * 3)
+    msg.data = pixels.tobytes()
+    return msg
+
+
+def camera_info_msg(height: int, width: int, fovy_deg: float, stamp: Time,
+                    frame_id: str = 'camera_optical_frame') -> CameraInfo:
+    """Build the ``sensor_msgs/CameraInfo`` of an ideal pinhole camera (no distortion)."""
+    fy = 0.5 * height / math.tan(math.radians(fovy_deg) / 2.0)
+    cx, cy = 0.5 * width, 0.5 * height
+    msg = CameraInfo()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(height), int(width)
+    msg.distortion_model = 'plumb_bob'
+    msg.d = [0.0] * 5
+    msg.k = [fy, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fy, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg

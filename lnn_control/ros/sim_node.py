@@ -40,7 +40,11 @@ robot                 pibot    pibot, or pendulum: Gymnasium's InvertedPendulum-
                                (``lnn_control.envs.pendulum_bridge``) publishing
                                ``/joint_states`` (slider, hinge) at 25 Hz and taking a
                                Float64MultiArray effort on ``effort_controller/commands``
-                               (a ros2_control forward command controller's topic)
+                               (a ros2_control forward command controller's topic);
+                               or lane: PiBotLane-v0 (issue 8,
+                               ``lnn_control.envs.lane_bridge``) publishing
+                               ``/camera/image_raw`` (rgb8 64 x 48) and
+                               ``/camera/camera_info`` at 30 Hz, taking ``/cmd_vel``
 ====================  =======  ==========================================================
 """
 
@@ -55,9 +59,12 @@ from typing import Any, Callable, Dict, List, Optional
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
+from lnn_control.envs.lane_bridge import CAMERA_FOVY
+from lnn_control.envs.lane_bridge import LaneBridge
 from lnn_control.envs.pendulum_bridge import PendulumBridge
 from lnn_control.envs.sim_bridge import BridgeConfig
 from lnn_control.envs.sim_bridge import SimBridge
+from lnn_control.ros import readings
 from lnn_control.ros import sim_messages as sm
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
@@ -69,6 +76,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
@@ -158,6 +167,30 @@ class SimNode(Node):
         return (f'effort_controller/commands Float64MultiArray, cmd_timeout '
                 f'{self.bridge.cmd_timeout} s')
 
+    def _setup_lane(self, p: Dict[str, Any], seed: Optional[int]) -> str:
+        # Issue 8: the camera robot. Frames go out best effort like other sensor data; the
+        # controller's sensor-QoS subscription matches reliable publishers too.
+        self.bridge = LaneBridge(seed=seed, cmd_timeout=float(p['cmd_timeout']),
+                                 status_rate=float(p['status_rate']))
+        qos = sm.QOS
+        self._pubs.update({
+            'image': self.create_publisher(Image, 'camera/image_raw', qos['scan']),
+            'camera_info': self.create_publisher(CameraInfo, 'camera/camera_info',
+                                                 qos['scan']),
+        })
+        height, width = self.bridge.env.image_size
+        frame = 'camera_optical_frame'
+        self._builders.update({
+            'image': lambda e: readings.image_msg(e.data.pixels, sm.stamp(e.stamp), frame),
+            'camera_info': lambda e: readings.camera_info_msg(height, width, CAMERA_FOVY,
+                                                              sm.stamp(e.stamp), frame),
+        })
+        cmd_type = TwistStamped if p['cmd_vel_stamped'] else Twist
+        self.create_subscription(cmd_type, 'cmd_vel', self._on_cmd_vel, qos['cmd_vel'])
+        self._fast_step = self.bridge.clock_period
+        return (f'/camera/image_raw {width}x{height} rgb8 at '
+                f'{1.0 / self.bridge.clock_period:g} Hz, /cmd_vel {cmd_type.__name__}')
+
     def _sync(self) -> None:
         self._wall0 = time.monotonic()
         self._sim0 = self.bridge.time
@@ -238,7 +271,8 @@ def main(args: Optional[List[str]] = None) -> None:
 
 # robot parameter -> setup method (bridge, sensor publishers, command input).
 _ROBOTS: Dict[str, Callable[[SimNode, Dict[str, Any], Optional[int]], str]] = {
-    'pibot': SimNode._setup_pibot, 'pendulum': SimNode._setup_pendulum}
+    'pibot': SimNode._setup_pibot, 'pendulum': SimNode._setup_pendulum,
+    'lane': SimNode._setup_lane}
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ The torch-free runtime: numpy cells mirroring ``lnn_control.models``, and ``load
 This is what a robot imports. Each cell module registers itself in :data:`CELLS` on import.
 """
 
-from lnn_control.runtime import cfc, gru, lstm, ltc, mlp  # noqa: F401  (register the cells)
+from lnn_control.runtime import adapt, cfc, conv, gru, lstm, ltc, mlp  # noqa: F401  (cells)
 from lnn_control.runtime.base import Cell, CELLS, PolicyFormatError
 from lnn_control.runtime.policy import load_policy, Policy, PolicySpec, SpaceSpec
 

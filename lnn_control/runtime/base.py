@@ -16,7 +16,7 @@ controller can log, reset and guard it without knowing the cell.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Mapping, Tuple, Type
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type
 
 import numpy as np
 
@@ -77,3 +77,19 @@ class Cell:
     def neuron_labels(self) -> List[str]:
         """Label each element of the flat state, e.g. 'motor:0', 'command:7', 'memory:3'."""
         raise NotImplementedError
+
+    # What ``time_constants`` returns: 'tau_s' (LTC, seconds), 'time_gate' (CfC, 0..1),
+    # 'decay' (CfC pure mode, 0..1), '' (the cell has no time constants: MLP, GRU, LSTM).
+    time_constant_kind: ClassVar[str] = ''
+
+    def time_constants(self) -> Optional[np.ndarray]:
+        """
+        Per-neuron effective time constant of the last step, in ``neuron_labels()`` order.
+
+        Returns:
+            (state_size,) float32, NaN where an element has none (a memory cell state), or
+            None when the cell has no time constants (the default; an LTC before its first
+            step).
+
+        """
+        return None

@@ -375,3 +375,21 @@ class CfCCell(Cell):
         if self._memory is not None:
             labels += [f'memory:{i}' for i in range(self.units)]
         return labels
+
+    @property
+    def time_constant_kind(self) -> str:  # type: ignore[override]
+        """'time_gate' (0..1) in the gated modes, 'decay' (0..1) in pure mode."""
+        return 'decay' if self._pure else 'time_gate'
+
+    def time_constants(self) -> Optional[np.ndarray]:
+        """
+        Return the time gates (``time_gate``) in ``neuron_labels()`` order, NaN for memory.
+
+        The CfC has no ODE time constant; its closed form blends ``f1`` (the short-horizon
+        response) into ``f2`` (the long-horizon one) through the gate
+        ``g = sigmoid(t_a dt + t_b)``, which plays that role (Hasani et al. 2022).
+        """
+        gate = self.time_gate.astype(np.float32)
+        if self.state_size == gate.size:
+            return gate
+        return np.concatenate([gate, np.full(self.state_size - gate.size, np.nan, np.float32)])

@@ -25,7 +25,9 @@ Time. A step runs on each message of the *trigger* input (odometry for the PiBot
 over the real elapsed time. The first step after a reset uses ``nominal_dt``. The hidden state
 is reset (and the reset counted by reason) when the stamp gap exceeds ``gap_reset`` seconds,
 when stamps go backwards (a rosbag loop, a restarted simulator), on request, and when the
-state diverges (non-finite). A repeated stamp is rejected as a duplicate.
+state diverges (non-finite). A repeated stamp is rejected as a duplicate (the last command is
+held); when the trigger stamp has not moved for ``watchdog_timeout`` of steady time while its
+messages keep coming (a stuck clock), the command is zero (counted as ``stamp_frozen``).
 
 Watchdog. Every ``feed`` and ``watchdog`` call takes ``now``, a caller-supplied *steady*
 clock in seconds (the node passes a ``STEADY_TIME`` clock, so sim time and wall-clock jumps do
@@ -50,6 +52,11 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lnn_control.runtime.actuator import Actuator
 from lnn_control.runtime.actuator import ActuatorConfig
+from lnn_control.runtime.adapt import AdaptationConfig
+from lnn_control.runtime.adapt import Corrector
+from lnn_control.runtime.conv import camera_observation
+from lnn_control.runtime.conv import image_shape
+from lnn_control.runtime.conv import ImageReading
 from lnn_control.runtime.observer import Goal
 from lnn_control.runtime.observer import ImuReading
 from lnn_control.runtime.observer import JointsReading
@@ -57,17 +64,19 @@ from lnn_control.runtime.observer import Observer
 from lnn_control.runtime.observer import ObserverConfig
 from lnn_control.runtime.observer import OdomReading
 from lnn_control.runtime.observer import ScanReading
+from lnn_control.runtime.policy import NeuronReport
 from lnn_control.runtime.policy import Policy
 import numpy as np
 
 __all__ = ['ControllerConfig', 'ControllerCore', 'SpecMismatch', 'INPUTS', 'MODES']
 
-INPUTS = ('scan', 'odom', 'goal', 'imu', 'joints')
+INPUTS = ('scan', 'odom', 'goal', 'imu', 'joints', 'image')
 # Inputs each mode needs to be fresh before it commands anything but zero. The goal is not
 # watched: it is a command, held until replaced (no goal means "stay still").
-MODES: Dict[str, Tuple[str, ...]] = {'pibot': ('scan', 'odom'), 'vector': ('joints',)}
+MODES: Dict[str, Tuple[str, ...]] = {'pibot': ('scan', 'odom'), 'vector': ('joints',),
+                                     'camera': ('image',)}   # issue 8; + odom if extra
 _READING_TYPES = {'scan': ScanReading, 'odom': OdomReading, 'goal': Goal, 'imu': ImuReading,
-                  'joints': JointsReading}
+                  'joints': JointsReading, 'image': ImageReading}
 
 
 class SpecMismatch(ValueError):
@@ -91,6 +100,8 @@ class ControllerConfig:
         max_output: tighten the vector-mode action bounds to +-this (0: the action space's).
         action_size: the command size the outputs need (2 for Twist), 0 for any.
         neuron_state_rate: Hz of neuron-state reports (``neuron_state_due``), 0 for none.
+        correction_timeout: a correction (``correct``) overrides the policy this long (issue 7).
+        adaptation: online readout adaptation from corrections (``runtime.adapt``); None: off.
 
     """
 
@@ -106,6 +117,8 @@ class ControllerConfig:
     max_output: float = 0.0
     action_size: int = 0
     neuron_state_rate: float = 10.0
+    correction_timeout: float = 0.5
+    adaptation: Optional[AdaptationConfig] = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -132,6 +145,7 @@ class _InputStats:
 
     last: float = -math.inf
     times: Deque[float] = field(default_factory=lambda: deque(maxlen=50))
+    received: int = 0       # readings taken (refused ones are counted by reason instead)
 
     def rate(self) -> float:
         if len(self.times) < 2 or self.times[-1] <= self.times[0]:
@@ -196,6 +210,11 @@ class ControllerCore:
             c = self.actuator.config
             self.low = np.array([-c.max_v, -c.max_w])
             self.high = np.array([c.max_v, c.max_w])
+        elif config.mode == 'camera':
+            self.actuator, self.image_shape = _camera_setup(spec, config)
+            c = self.actuator.config
+            self.low = np.array([-c.max_v, -c.max_w])
+            self.high = np.array([c.max_v, c.max_w])
         else:
             low = np.asarray(spec.action.low, dtype=np.float64)
             high = np.asarray(spec.action.high, dtype=np.float64)
@@ -208,7 +227,10 @@ class ControllerCore:
             if (low > 0.0).any() or (high < 0.0).any():
                 raise SpecMismatch('the action bounds exclude zero, so there is no safe stop')
             self.low, self.high = low, high
+        self._low_list, self._high_list = self.low.tolist(), self.high.tolist()
         self.required = MODES[config.mode]
+        if config.mode == 'camera' and spec.config.get('extra'):
+            self.required = ('image', 'odom')   # the extra input is the odometry speed
         self.zero = np.zeros(self.action_size, dtype=np.float64)
         self.readings: Dict[str, Any] = dict.fromkeys(INPUTS)
         self.inputs = {name: _InputStats() for name in INPUTS}
@@ -219,7 +241,10 @@ class ControllerCore:
         self.stale = True
         self.last_command = self.zero.copy()
         self._last_stamp: Optional[float] = None
+        self._stamp_advanced = -math.inf   # steady time the trigger stamp last moved
         self._last_neuron_report = -math.inf
+        # Issue 7: operator corrections override the policy and teach its readout.
+        self.corrector = Corrector(policy, config.correction_timeout, config.adaptation)
 
     # -- inputs ------------------------------------------------------------------------------
     def reject(self, reason: str) -> None:
@@ -243,10 +268,18 @@ class ControllerCore:
         stats = self.inputs[name]
         stats.last = now
         stats.times.append(now)
+        stats.received += 1
         self.readings[name] = reading
         if name != self.config.trigger:
             return None
         return self._step(stamp, now)
+
+    def correct(self, command: Any, now: float) -> bool:
+        """Take a correction (action units) at steady ``now``: it drives and teaches (issue 7)."""
+        if not self.corrector.feed(command, now):
+            self.reject('correction_invalid')
+            return False
+        return True
 
     def reset(self, reason: str = 'request') -> None:
         """Zero the hidden state and restart ``dt`` from ``nominal_dt``; counted by reason."""
@@ -261,15 +294,33 @@ class ControllerCore:
     # -- stepping ----------------------------------------------------------------------------
     def _observation(self) -> Optional[np.ndarray]:
         r = self.readings
+        if self.config.mode == 'camera':
+            return _camera_observation(self)
+        # A reading built outside readings.py may hold anything: values that are not numbers
+        # are refused (counted), never raised into the node's callback.
         if self.config.mode == 'pibot':
             if r['goal'] is None:
                 return None
-            return self.observer.observe(r['scan'], r['odom'], r['goal'])
+            try:
+                return self.observer.observe(r['scan'], r['odom'], r['goal'])
+            except (TypeError, ValueError, OverflowError):
+                self.reject('readings_invalid')
+                return None
         joints = r['joints']
-        obs = np.concatenate([np.asarray(joints.positions, dtype=np.float32).reshape(-1),
-                              np.asarray(joints.velocities, dtype=np.float32).reshape(-1)])
+        try:
+            with np.errstate(over='ignore', invalid='ignore'):
+                # A float64 beyond float32 range casts to inf: refused below, like NaN.
+                obs = np.concatenate([
+                    np.asarray(joints.positions, dtype=np.float32).reshape(-1),
+                    np.asarray(joints.velocities, dtype=np.float32).reshape(-1)])
+        except (TypeError, ValueError, OverflowError):
+            self.reject('joints_invalid')
+            return None
         if obs.size != self.policy.spec.obs.size:
             self.reject('joints_size')
+            return None
+        if not np.isfinite(obs).all():
+            self.reject('joints_non_finite')
             return None
         return obs
 
@@ -284,6 +335,13 @@ class ControllerCore:
                 self.actuator.reset()
         last = self._last_stamp
         if last is not None and stamp == last:
+            if now - self._stamp_advanced > self.config.watchdog_timeout:
+                # A stuck trigger clock (e.g. a driver that never stamps): the policy has seen
+                # nothing new for a watchdog timeout, so stop instead of holding a command.
+                self.reject('stamp_frozen')
+                if self.actuator is not None:
+                    self.actuator.reset()
+                return self._output(self.zero)
             self.reject('duplicate_stamp')
             return self.last_command.copy()
         if last is not None and stamp < last:
@@ -294,6 +352,7 @@ class ControllerCore:
             last = None
         dt = self.config.nominal_dt if last is None else stamp - last
         self._last_stamp = stamp
+        self._stamp_advanced = now
         obs = self._observation()
         if obs is None:
             # No goal yet (pibot): stay still, and keep the state fresh for when it comes.
@@ -303,11 +362,14 @@ class ControllerCore:
             action = self.policy.step(obs, dt)
         self.latencies.append(time.perf_counter() - start)
         self.steps += 1
-        if not (np.isfinite(self.policy.state).all() and np.isfinite(action).all()):
+        # One reduction instead of two isfinite passes (this runs every step): a sum is
+        # non-finite iff an element is (or the values are beyond any sane state, ~1e38).
+        if not math.isfinite(float(self.policy.state.sum()) + float(np.sum(action))):
             self.reset('divergence')
             if self.actuator is not None:
                 self.actuator.reset()
             return self._output(self.zero)
+        action = self.corrector.after_step(action, now, self.readings['scan'])
         return self._hold(action, dt)
 
     def _hold(self, action: np.ndarray, dt: float) -> np.ndarray:
@@ -318,8 +380,10 @@ class ControllerCore:
     def _output(self, command: np.ndarray) -> np.ndarray:
         """Apply the final guard: nothing non-finite or out of limits leaves the core."""
         command = np.asarray(command, dtype=np.float64).reshape(-1)
-        if (command.shape != self.zero.shape or not np.isfinite(command).all()
-                or (command < self.low).any() or (command > self.high).any()):
+        # Python-level comparisons beat numpy calls on 1-2 values; NaN fails every one.
+        if command.shape != self.zero.shape or not all(
+                lo <= v <= hi for v, lo, hi in zip(command.tolist(), self._low_list,
+                                                   self._high_list)):
             self.rejected['unsafe_command'] += 1
             command = self.zero.copy()
             if self.actuator is not None:
@@ -360,6 +424,10 @@ class ControllerCore:
         """Label of each element of ``policy.state``."""
         return list(self.policy.neuron_labels)
 
+    def neuron_report(self) -> NeuronReport:
+        """Return the last step's labelled activations and time constants (``~/neuron_state``)."""
+        return self.policy.neuron_report()
+
     # -- reports -----------------------------------------------------------------------------
     def diagnostics(self, now: float) -> Tuple[int, str, Dict[str, str]]:
         """(level 0 OK / 1 WARN / 2 ERROR, message, key -> value) for /diagnostics."""
@@ -369,6 +437,7 @@ class ControllerCore:
             stats = self.inputs[name]
             age = now - stats.last
             values[f'{name}_rate_hz'] = f'{stats.rate():.2f}'
+            values[f'{name}_received'] = str(stats.received)
             values[f'{name}_age_s'] = f'{age:.3f}' if math.isfinite(age) else 'never'
             if name in self.required and not age <= self.config.watchdog_timeout:
                 stale.append(name)
@@ -383,6 +452,7 @@ class ControllerCore:
             values['step_latency_p50_ms'] = f'{p50:.3f}'
             values['step_latency_p99_ms'] = f'{p99:.3f}'
         values['steps'] = str(self.steps)
+        values.update(self.corrector.diagnostics())
         values['goal_set'] = str(self.readings['goal'] is not None)
         values['last_command'] = ' '.join(f'{v:.4f}' for v in self.last_command)
         if stale:
@@ -390,6 +460,49 @@ class ControllerCore:
         if self.config.mode == 'pibot' and self.readings['goal'] is None:
             return 0, 'no goal: standing still', values
         return 0, 'running', values
+
+
+# -- camera mode (issue 8) ------------------------------------------------------------------
+def _camera_setup(spec: Any, config: ControllerConfig) -> Tuple[Actuator, Tuple[int, int, int]]:
+    """Check a camera policy against camera mode; return its Actuator and image shape."""
+    shape = image_shape(spec.config)
+    if shape is None:
+        raise SpecMismatch(f'camera mode needs a camera policy (kind conv), got kind '
+                           f'{spec.kind!r}')
+    extra = int(spec.config.get('extra', 0))
+    if extra not in (0, 1):
+        raise SpecMismatch(f'camera mode feeds the image and at most the odometry speed; the '
+                           f'policy takes {extra} extra inputs')
+    if spec.action.size != 2:
+        raise SpecMismatch(f'camera mode commands (v, w) but the policy gives '
+                           f'{spec.action.size} actions')
+    try:
+        base = ActuatorConfig.from_dict(spec.actuator or {})
+    except (TypeError, ValueError) as exc:
+        raise SpecMismatch(f'the policy file holds an invalid actuator config: {exc}') from None
+    actuator = Actuator(ActuatorConfig(
+        max_v=_tighten(base.max_v, config.max_v), max_w=_tighten(base.max_w, config.max_w),
+        max_accel_v=_tighten(base.max_accel_v, config.max_accel_v),
+        max_accel_w=_tighten(base.max_accel_w, config.max_accel_w)))
+    return actuator, shape
+
+
+def _camera_observation(core: ControllerCore) -> Optional[np.ndarray]:
+    """Return the latest frame (+ odometry speed) as the observation; None (counted) if bad."""
+    reading = core.readings['image']
+    extra = ()
+    if 'odom' in core.required:
+        odom = core.readings['odom']
+        extra = (float(odom.v),) if odom is not None else (math.nan,)
+    try:
+        obs = camera_observation(reading, core.image_shape, extra)
+    except (TypeError, ValueError, AttributeError):
+        core.reject('image_size')
+        return None
+    if not np.isfinite(obs).all():
+        core.reject('readings_invalid')
+        return None
+    return obs
 
 
 def _float(value: Any) -> Optional[float]:

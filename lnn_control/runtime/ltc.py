@@ -248,3 +248,15 @@ class LTCCell(Cell):
         if self.mixed_memory:
             labels += [f'memory:{k}' for k in range(self.units)]
         return labels
+
+    time_constant_kind = 'tau_s'
+
+    def time_constants(self) -> Optional[np.ndarray]:
+        """``time_constant`` (seconds) in ``neuron_labels()`` order, NaN for memory entries."""
+        tau = self.time_constant
+        if tau is None:
+            return None
+        tau = tau.astype(np.float32)
+        if self.state_size == tau.size:
+            return tau
+        return np.concatenate([tau, np.full(self.state_size - tau.size, np.nan, np.float32)])

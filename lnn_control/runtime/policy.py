@@ -25,7 +25,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from lnn_control.runtime.base import Cell
 from lnn_control.runtime.base import CELLS
@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ['FORMAT_VERSION', 'METADATA_KEY', 'SpaceSpec', 'PolicySpec', 'Policy',
            'load_policy', 'read_policy_file', 'write_policy_file', 'builtin_policies',
-           'tensor_digest']
+           'tensor_digest', 'NeuronReport']
 
 FORMAT_VERSION = 1
 METADATA_KEY = 'lnn_control'
@@ -229,6 +229,7 @@ def _header_data_end(path: Path, header: Any) -> int:
 
     Raises:
         PolicyFormatError: the header is not a mapping of well-formed tensor entries.
+
     """
     if not isinstance(header, dict):
         raise PolicyFormatError(f'{path}: corrupt safetensors header (not a JSON object)')
@@ -372,6 +373,26 @@ def _import_cells() -> None:
     import lnn_control.runtime  # noqa: F401
 
 
+class NeuronReport(NamedTuple):
+    """
+    One labelled snapshot of a policy's neurons (``Policy.neuron_report``).
+
+    Attributes:
+        labels: ``'<layer>:<id or obs name>'`` per entry, layer one of sensory, inter,
+            command, motor (wired cells), hidden, memory, or a baseline's layer names.
+        activation: (E,) float32, observations then neuron states.
+        time_constant: (E,) float32, NaN where an entry has none.
+        time_constant_kind: 'tau_s' (LTC, seconds), 'time_gate' (CfC, 0..1), 'decay' (CfC
+            pure mode) or '' (none: every entry NaN).
+
+    """
+
+    labels: List[str]
+    activation: np.ndarray
+    time_constant: np.ndarray
+    time_constant_kind: str
+
+
 class Policy:
     """
     A loaded policy, stepped one observation at a time with the real elapsed time.
@@ -395,7 +416,7 @@ class Policy:
         self._obs_scale = (1.0 / np.asarray(spec.obs_std, dtype=np.float64)).astype(np.float32)
         self._act_mean = np.asarray(spec.action_mean, dtype=np.float32)
         self._act_std = np.asarray(spec.action_std, dtype=np.float32)
-        self._x = np.empty(cell.input_size, dtype=np.float32)
+        self._x = np.zeros(cell.input_size, dtype=np.float32)
         self._h = cell.initial_state()
 
     @property
@@ -425,6 +446,42 @@ class Policy:
         self._x *= self._obs_scale
         y, self._h = self.cell.step(self._x, self._h, float(dt))
         return y * self._act_std + self._act_mean
+
+    # -- transparency (issue 6) ----------------------------------------------------------
+    @property
+    def time_constant_kind(self) -> str:
+        """Say what ``time_constants()`` holds: 'tau_s', 'time_gate', 'decay' or '' (none)."""
+        return self.cell.time_constant_kind
+
+    def time_constants(self) -> Optional[np.ndarray]:
+        """Per-neuron time constants of the last step in ``neuron_labels`` order (or None)."""
+        return self.cell.time_constants()
+
+    @property
+    def last_observation(self) -> np.ndarray:
+        """Return the last step's observation (a new array; the normaliser mean before one)."""
+        return (self._x / self._obs_scale + self._obs_mean).astype(np.float32)
+
+    def neuron_report(self) -> NeuronReport:
+        """
+        Every neuron of the last step, labelled by layer, for plotting and logging.
+
+        The sensory layer comes first, one entry per observation (``'sensory:<obs name>'``,
+        activation = the observation, no time constant), then the cell's neurons in
+        ``neuron_labels`` order ('inter:12', 'command:7', 'motor:0', ...) with their state
+        and time constant (NaN where there is none).
+        """
+        sensory = [f'sensory:{name}' for name in self.spec.obs.names]
+        state = np.asarray(self._h, dtype=np.float32).reshape(-1)
+        tau = self.time_constants()
+        if tau is None:
+            tau = np.full(state.size, np.nan, np.float32)
+        return NeuronReport(
+            labels=sensory + list(self.neuron_labels),
+            activation=np.concatenate([self.last_observation, state]),
+            time_constant=np.concatenate([np.full(len(sensory), np.nan, np.float32),
+                                          np.asarray(tau, np.float32)]),
+            time_constant_kind=self.time_constant_kind)
 
     def __repr__(self) -> str:
         return (f'Policy({self.spec.kind}, obs={self.spec.obs.size}, '

@@ -122,6 +122,10 @@ class BCConfig:
             recoveries, and the observed velocity stops predicting the next label, which
             otherwise teaches the learner to copy its own last command (de Haan et al.,
             "Causal confusion in imitation learning", NeurIPS 2019). Empty: no noise.
+        dataset: a recorded data set (``.npz`` of ``lnn-control dataset from-bag``, see
+            :mod:`lnn_control.train.dataset`) to fit on instead of the expert's simulated
+            demonstrations ('' for none; ``demo_episodes``, ``seed_base`` and ``action_noise``
+            then do not apply to round 0). Its Observer config must equal the env's.
 
     """
 
@@ -138,6 +142,7 @@ class BCConfig:
     action_normaliser: str = 'range'
     obs_std_min: float = 1e-3
     action_noise: List[float] = field(default_factory=list)
+    dataset: str = ''
 
 
 @dataclass

@@ -9,7 +9,9 @@ Run it with ``lnn-control train config/train/pibot_nav_cfc.yaml`` (see
 1. **Demonstrations.** The env's expert (``lnn_control.envs.experts.make_expert``) drives
    ``bc.demo_episodes`` episodes. Each is kept as a sequence: the observation the policy would
    see, the *real* elapsed time ``dt`` since the previous observation (``info['dt']``; the
-   nominal period for the first) and the expert's action.
+   nominal period for the first) and the expert's action. With ``bc.dataset`` the recorded
+   sequences of a data set file take their place (robot bags: ``lnn-control dataset from-bag``,
+   :mod:`lnn_control.train.dataset`).
 2. **Normalisers.** ``obs_mean``/``obs_std`` from the demonstrations; the action scaling per
    ``bc.action_normaliser`` (default: the expert's action range mapped to [-1, 1], so bounded
    outputs such as CfC motor neurons can reach every action). Both go into the policy file,
@@ -159,6 +161,31 @@ def rollout(env: Any, expert: Expert, seed: int, learner: Optional[Policy] = Non
     success = bool(info['is_success']) if 'is_success' in info else not terminated
     return Episode(np.stack(seen), np.asarray(dts, dtype=np.float32), np.stack(labels),
                    success, total)
+
+
+def recorded_episodes(path: str, obs: SpaceSpec, action: SpaceSpec,
+                      observer: Dict[str, Any]) -> List[Episode]:
+    """
+    Episodes of a recorded data set (``bc.dataset``), checked against the env's spaces.
+
+    A recording has no reward: ``ret`` is 0; ``success`` is the data set's (the episode
+    ended within its goal tolerance).
+    """
+    from lnn_control.train.dataset import DatasetError
+    from lnn_control.train.dataset import load_dataset
+
+    try:
+        recorded = load_dataset(path)
+    except DatasetError as exc:
+        raise ConfigError(f'bc.dataset: {exc}') from None
+    sizes = (recorded.obs.shape[1], recorded.act.shape[1])
+    if sizes != (obs.size, action.size):
+        raise ConfigError(f'bc.dataset: {path} has {sizes[0]} observations and {sizes[1]} '
+                          f'actions per step, the env {obs.size} and {action.size}')
+    if recorded.meta.get('observer') != observer:
+        raise ConfigError(f'bc.dataset: {path} was made with Observer '
+                          f'{recorded.meta.get("observer")}, the env uses {observer}')
+    return [Episode(o, d, a, success, 0.0) for o, d, a, success in recorded.split()]
 
 
 class Dataset:
@@ -553,11 +580,15 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
         for round_index in range(done + 1, cfg.dagger.rounds + 1):
             beta = cfg.beta(round_index)
             seeds = cfg.round_seeds(round_index)
-            if round_index == 0:
+            if round_index == 0 and cfg.bc.dataset:
+                bar.set_description('recorded data')
+                episodes = recorded_episodes(cfg.bc.dataset, obs_space, act_space, observer)
+            elif round_index == 0:
                 bar.set_description('demonstrations')
                 episodes = [rollout(env, expert, s, noise=noise,
                                     rng=np.random.default_rng([cfg.seed, 3, s]))
                             for s in seeds]
+            if round_index == 0:
                 data = Dataset(obs_space.size, act_space.size)
                 data.add(episodes, 0)
                 norm = fit_normalisers(data, cfg, act_space)
