@@ -50,3 +50,32 @@ def interleaved_rounds(cases: Dict[str, Callable[[], None]], rounds: int,
 def median(values: List[float]) -> float:
     """Median (the machine is noisy: means are pulled by stalls)."""
     return statistics.median(values)
+
+
+def robot_messages():
+    """
+    Return a goal, a 360-beam LaserScan and an Odometry as a TurtleBot3 sends them.
+
+    Returns:
+        (PoseStamped goal 2 m ahead in odom, LaserScan all beams at 2 m, Odometry at rest);
+        the caller sets the header stamps.
+
+    """
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Odometry
+    from sensor_msgs.msg import LaserScan
+    goal = PoseStamped()
+    goal.header.frame_id = 'odom'
+    goal.pose.position.x = 2.0
+    goal.pose.orientation.w = 1.0
+    scan = LaserScan()
+    scan.header.frame_id = 'base_scan'
+    scan.angle_min, scan.angle_max = 0.0, 6.2657
+    scan.angle_increment = 0.0174533
+    scan.range_min, scan.range_max = 0.12, 3.5
+    scan.ranges = [2.0] * 360
+    odom = Odometry()
+    odom.header.frame_id = 'odom'
+    odom.child_frame_id = 'base_footprint'
+    odom.pose.pose.orientation.w = 1.0
+    return goal, scan, odom

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from common import robot_messages
+
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = """
 import rclpy
@@ -72,20 +74,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
             latencies.append(time.perf_counter() - t)
 
     sub = node.create_subscription(TwistStamped, answer_topic, on_answer, 10)
-    goal = PoseStamped()
-    goal.header.frame_id = 'odom'
-    goal.pose.position.x = 2.0
-    goal.pose.orientation.w = 1.0
-    scan = LaserScan()
-    scan.header.frame_id = 'base_scan'
-    scan.angle_min, scan.angle_max = 0.0, 6.2657
-    scan.angle_increment = 0.0174533
-    scan.range_min, scan.range_max = 0.12, 3.5
-    scan.ranges = [2.0] * 360
-    odom = Odometry()
-    odom.header.frame_id = 'odom'
-    odom.child_frame_id = 'base_footprint'
-    odom.pose.pose.orientation.w = 1.0
+    goal, scan, odom = robot_messages()
     period = 1.0 / rate
     # Warm-up: discovery, goal and a few inputs, not measured.
     end = time.monotonic() + 3.0

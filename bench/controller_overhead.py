@@ -18,6 +18,8 @@ import statistics
 import sys
 import time
 
+from common import robot_messages
+
 
 def _median_us(fn, n):
     samples = []
@@ -36,11 +38,9 @@ def main() -> int:
     parser.add_argument('--repeats', type=int, default=5)
     args = parser.parse_args()
     import domain_coordinator
-    from geometry_msgs.msg import PoseStamped, TwistStamped
-    from nav_msgs.msg import Odometry
+    from geometry_msgs.msg import TwistStamped
     import numpy as np
     import rclpy
-    from sensor_msgs.msg import LaserScan
 
     from lnn_control.ros import readings
     from lnn_control.ros.controller_node import LnnController
@@ -62,18 +62,7 @@ def main() -> int:
             out.twist = msg.twist.twist
             echo_pub.publish(out)
 
-        scan = LaserScan()
-        scan.header.frame_id = 'base_scan'
-        scan.angle_increment = 0.0174533
-        scan.range_min, scan.range_max = 0.12, 3.5
-        scan.ranges = [2.0] * 360
-        odom = Odometry()
-        odom.header.frame_id = 'odom'
-        odom.pose.pose.orientation.w = 1.0
-        goal = PoseStamped()
-        goal.header.frame_id = 'odom'
-        goal.pose.position.x = 2.0
-        goal.pose.orientation.w = 1.0
+        goal, scan, odom = robot_messages()
         callbacks['/goal_pose'](goal)
         clock = {'t': 100.0}
 

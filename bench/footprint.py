@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402,F401  (one BLAS thread, as on the robot)
+import common  # noqa: E402  (one BLAS thread, as on the robot)
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_TORCH = "import sys; sys.modules['torch'] = None; "
@@ -65,27 +65,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK     # utime + stime
 
 
-def _messages():
-    from geometry_msgs.msg import PoseStamped
-    from nav_msgs.msg import Odometry
-    from sensor_msgs.msg import LaserScan
-    goal = PoseStamped()
-    goal.header.frame_id = 'odom'
-    goal.pose.position.x = 2.0
-    goal.pose.orientation.w = 1.0
-    scan = LaserScan()
-    scan.header.frame_id = 'base_scan'
-    scan.angle_min, scan.angle_max = 0.0, 6.2657
-    scan.angle_increment = 0.0174533
-    scan.range_min, scan.range_max = 0.12, 3.5
-    scan.ranges = [2.0] * 360
-    odom = Odometry()
-    odom.header.frame_id = 'odom'
-    odom.child_frame_id = 'base_footprint'
-    odom.pose.pose.orientation.w = 1.0
-    return goal, scan, odom
-
-
 def run(node, executor, env, rate: float, seconds: float, policy: str, pin: bool) -> dict:
     """Start a controller, feed it at ``rate`` Hz, return its footprint figures."""
     from geometry_msgs.msg import PoseStamped
@@ -109,7 +88,7 @@ def run(node, executor, env, rate: float, seconds: float, policy: str, pin: bool
             got['first_move'] = now
 
     sub = node.create_subscription(TwistStamped, '/cmd_vel', on_cmd, 10)
-    goal, scan, odom = _messages()
+    goal, scan, odom = common.robot_messages()
     cmd = [sys.executable, '-c', NODE, '--ros-args', '-p', f'policy:={policy}']
     if pin:
         cmd = ['taskset', '-c', '0'] + cmd

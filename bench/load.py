@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-import common  # noqa: F401  (one BLAS thread, set before numpy loads)
+import common  # (one BLAS thread, set before numpy loads)
 from controller_latency import _hwm_mb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,18 +68,7 @@ def _run(node, receiver, scenario: str, seconds: float, pid: int, rss_every: flo
     subs = [receiver.create_subscription(TwistStamped, '/cmd_vel', on_answer, 1000),
             receiver.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append,
                                          10)]
-    goal = PoseStamped()
-    goal.header.frame_id = 'odom'
-    goal.pose.position.x = 2.0
-    goal.pose.orientation.w = 1.0
-    scan = LaserScan()
-    scan.header.frame_id = 'base_scan'
-    scan.angle_increment = 0.0174533
-    scan.range_min, scan.range_max = 0.12, 3.5
-    scan.ranges = [2.0] * 360
-    odom = Odometry()
-    odom.header.frame_id = 'odom'
-    odom.pose.pose.orientation.w = 1.0
+    goal, scan, odom = common.robot_messages()
 
     def publish_all(stamp, with_scan):
         if with_scan:

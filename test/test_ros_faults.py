@@ -19,6 +19,7 @@ import time
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
 from lnn_control.ros import sim_messages as sm
+from lnn_control.ros.demo import stop_process
 from nav_msgs.msg import Odometry
 import pytest
 import rclpy
@@ -36,16 +37,6 @@ REST = 0.02     # m/s, forward speed that counts as stopped
 SIM, CTL = 'faultsim', 'faultctl'
 CONTROLLER = ("import sys; sys.modules['torch'] = None; "
               'from lnn_control.ros.controller_node import main; main()')
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _stamp(stamp):
@@ -137,8 +128,8 @@ def _driving(ros_env, tmp_path):
         yield sim, controller, watcher
     finally:
         watcher.close()
-        _stop(controller)
-        _stop(sim)
+        stop_process(controller)
+        stop_process(sim)
         for log in logs.values():
             log.close()
 

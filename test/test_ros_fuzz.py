@@ -29,6 +29,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
+from lnn_control.ros.demo import stop_process
 from nav_msgs.msg import Odometry
 import numpy as np
 import pytest
@@ -64,16 +65,6 @@ def _start(env, tmp_path, name, **params):
         args += ['-p', f'{key}:={value}']
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     return proc, log
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _floats(rng, size, bad, scale=10.0):
@@ -366,6 +357,6 @@ def test_adversarial_messages_over_dds(ros_env, tmp_path):
         receiver.close()
         node.destroy_node()
         for proc in (pibot, vector):
-            _stop(proc)
+            stop_process(proc)
         pibot_log.close()
         vector_log.close()

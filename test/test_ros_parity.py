@@ -20,6 +20,7 @@ import time
 from geometry_msgs.msg import PoseStamped
 from lnn_control.envs.sim_bridge import SimBridge
 from lnn_control.ros import sim_messages as sm
+from lnn_control.ros.demo import stop_process
 from lnn_control.runtime.policy import load_policy
 from lnn_control.train.evaluate import make_env
 from nav_msgs.msg import Odometry
@@ -118,13 +119,7 @@ def _ros_path(ros_env, tmp_path, limit=40.0):
         executor.shutdown()
         node.destroy_node()
         for proc in (controller, sim):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         for log in logs.values():
             log.close()
 

@@ -23,6 +23,8 @@ from typing import Any, Dict, List, Optional
 
 from lnn_control.envs.pibot_lane import PiBotLaneEnv
 from lnn_control.envs.sim_bridge import Event
+from lnn_control.envs.sim_bridge import finite_twist
+from lnn_control.envs.sim_bridge import whole_periods
 from lnn_control.runtime.conv import ImageReading
 import numpy as np
 
@@ -101,24 +103,17 @@ class LaneBridge:
     def command(self, v: float, w: float) -> bool:
         """Receive a (v, w) command now; non-finite ones are ignored and counted (False)."""
         self.commands_received += 1
-        try:
-            v, w = float(v), float(w)
-        except (TypeError, ValueError, OverflowError):
-            v = w = math.nan
-        if not (math.isfinite(v) and math.isfinite(w)):
+        twist = finite_twist(v, w)
+        if twist is None:
             self.non_finite_commands += 1
             return False
-        self._command = (v, w)
+        self._command = twist
         self._command_time = self.time
         return True
 
     def advance(self, seconds: float) -> List[Event]:
         """Simulate ``seconds`` more (whole camera periods; the remainder carries over)."""
-        if not (math.isfinite(seconds) and seconds > 0.0):
-            return []
-        self._debt += seconds
-        n = int(math.floor(self._debt / self.clock_period + _EPS))
-        self._debt = max(0.0, self._debt - n * self.clock_period)
+        n, self._debt = whole_periods(self._debt, seconds, self.clock_period)
         events: List[Event] = []
         for _ in range(n):
             command = (0.0, 0.0) if self.timed_out else self._command

@@ -37,6 +37,7 @@ import math
 from typing import Any, Dict, List, Optional, Sequence
 
 from lnn_control.envs.sim_bridge import Event
+from lnn_control.envs.sim_bridge import whole_periods
 from lnn_control.runtime.observer import JointsReading
 import numpy as np
 
@@ -152,11 +153,7 @@ class PendulumBridge:
     # -- simulation --------------------------------------------------------------------------
     def advance(self, seconds: float) -> List[Event]:
         """Simulate ``seconds`` more (whole physics steps; the remainder carries over)."""
-        if not (math.isfinite(seconds) and seconds > 0.0):
-            return []
-        self._debt += seconds
-        n = int(math.floor(self._debt / self.clock_period + _EPS))
-        self._debt = max(0.0, self._debt - n * self.clock_period)
+        n, self._debt = whole_periods(self._debt, seconds, self.clock_period)
         events: List[Event] = []
         env = self.env
         for _ in range(n):

@@ -45,9 +45,38 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from lnn_control.envs.pibot_nav import PiBotNavEnv
 
-__all__ = ['SimBridge', 'Event', 'BridgeConfig']
+__all__ = ['SimBridge', 'Event', 'BridgeConfig', 'whole_periods', 'finite_twist']
 
 _EPS = 1e-9
+
+
+def whole_periods(debt: float, seconds: float, period: float) -> Tuple[int, float]:
+    """
+    Pace a bridge: how many whole ``period`` steps ``seconds`` more allows, and what is left.
+
+    Args:
+        debt: requested seconds not simulated yet (less than one period).
+        seconds: newly requested seconds (non-finite or <= 0 adds nothing).
+        period: seconds per step.
+
+    Returns:
+        (steps to simulate now, the new debt).
+
+    """
+    if not (math.isfinite(seconds) and seconds > 0.0):
+        return 0, debt
+    debt += seconds
+    n = int(math.floor(debt / period + _EPS))
+    return n, max(0.0, debt - n * period)
+
+
+def finite_twist(v: Any, w: Any) -> Optional[Tuple[float, float]]:
+    """Return (v, w) as floats if both are finite numbers, else None (the base ignores it)."""
+    try:
+        v, w = float(v), float(w)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return (v, w) if math.isfinite(v) and math.isfinite(w) else None
 
 
 class Event(NamedTuple):
@@ -183,13 +212,11 @@ class SimBridge:
     def command(self, v: float, w: float) -> bool:
         """Receive a (v, w) command now; non-finite ones are ignored and counted (False)."""
         self.commands_received += 1
-        try:
-            v, w = float(v), float(w)
-        except (TypeError, ValueError, OverflowError):
-            v = w = math.nan
-        if not (math.isfinite(v) and math.isfinite(w)):
+        twist = finite_twist(v, w)
+        if twist is None:
             self.non_finite_commands += 1
             return False
+        v, w = twist
         c = self.config
         self._command = (min(max(v, -c.max_v), c.max_v), min(max(w, -c.max_w), c.max_w))
         self._command_time = self.time
@@ -215,11 +242,7 @@ class SimBridge:
         """
         if command is not None:
             self.command(*command)
-        if not (math.isfinite(seconds) and seconds > 0.0):
-            return []
-        self._debt += seconds
-        n = int(math.floor(self._debt / self.clock_period + _EPS))
-        self._debt = max(0.0, self._debt - n * self.clock_period)
+        n, self._debt = whole_periods(self._debt, seconds, self.clock_period)
         events: List[Event] = []
         env = self.env
         for _ in range(n):

@@ -42,7 +42,8 @@ def _start(module: str, name: str, params: Dict[str, Any], log: Path,
     return subprocess.Popen(args, env=env, stdout=open(log, 'w'), stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a node process: SIGTERM (it sends its zero command), SIGKILL after 10 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -204,8 +205,8 @@ def run(policy: str = 'pibot_nav_cfc', seed: int = 7, obstacles: int = 6,
         try:
             result = _watch(policy, seed, obstacles, timeout, out_dir, env)
         finally:
-            _stop(controller)
-            _stop(sim)
+            stop_process(controller)
+            stop_process(sim)
             os.environ.clear()
             os.environ.update(saved)
     (out_dir / 'result.json').write_text(json.dumps(result, indent=2))
