@@ -17,6 +17,7 @@ import time
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
 from lnn_control.ros import readings
+from lnn_control.ros.demo import stop_process
 from lnn_control.ros.recorder import BagRecorder
 from lnn_control.runtime.observer import Goal
 from lnn_control.runtime.observer import Observer
@@ -114,12 +115,7 @@ def test_neuron_state_labels_rate_and_bag(ros_env, tmp_path, policy, kind):
     finally:
         recorder.close()
         node.destroy_node()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
     # Rate limited: at most RATE Hz (+1 for the window edge) while commands run at ~20 Hz.

@@ -20,6 +20,7 @@ from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
 from lnn_control.envs.sim_bridge import SimBridge
 from lnn_control.ros import sim_messages as sm
+from lnn_control.ros.demo import stop_process
 from nav_msgs.msg import Odometry
 import numpy as np
 import pytest
@@ -104,13 +105,7 @@ class Process:
         return Path(self.log.name).read_text()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
         return self.proc.returncode
 
@@ -383,13 +378,7 @@ def _closed_loop(ros_env, tmp_path, policy, seed, n_obstacles, goal=None, timeou
         return status
     finally:
         client.close()
-        if controller.poll() is None:
-            controller.terminate()
-            try:
-                controller.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                controller.kill()
-                controller.wait()
+        stop_process(controller)
         log.close()
         sim.stop()
 

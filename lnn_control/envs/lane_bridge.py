@@ -22,6 +22,7 @@ import math
 from typing import Any, Dict, List, Optional
 
 from lnn_control.envs.pibot_lane import PiBotLaneEnv
+from lnn_control.envs.sim_bridge import command_timed_out
 from lnn_control.envs.sim_bridge import Event
 from lnn_control.envs.sim_bridge import finite_twist
 from lnn_control.envs.sim_bridge import whole_periods
@@ -31,7 +32,6 @@ import numpy as np
 __all__ = ['LaneBridge', 'CAMERA_FOVY']
 
 CAMERA_FOVY = 48.8    # deg, sim/pibot_lane.xml's "front" camera (Raspberry Pi camera v2)
-_EPS = 1e-9
 
 
 class LaneBridge:
@@ -69,8 +69,7 @@ class LaneBridge:
     @property
     def timed_out(self) -> bool:
         """Return True when no command arrived in the last ``cmd_timeout`` seconds."""
-        return self._command_time is None or (
-            self.time - self._command_time > self.cmd_timeout + _EPS)
+        return command_timed_out(self.time, self._command_time, self.cmd_timeout)
 
     def status(self) -> Dict[str, Any]:
         """JSON-able summary: progress along the track, deviation, off-lane, commands."""

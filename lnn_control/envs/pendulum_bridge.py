@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
+from lnn_control.envs.sim_bridge import command_timed_out
 from lnn_control.envs.sim_bridge import Event
 from lnn_control.envs.sim_bridge import whole_periods
 from lnn_control.runtime.observer import JointsReading
@@ -44,7 +45,6 @@ import numpy as np
 __all__ = ['PendulumBridge', 'FALL_ANGLE']
 
 FALL_ANGLE = 0.2    # rad: InvertedPendulum-v5 terminates beyond this pole angle
-_EPS = 1e-9
 
 
 class PendulumBridge:
@@ -92,8 +92,7 @@ class PendulumBridge:
     @property
     def timed_out(self) -> bool:
         """Return True when no valid command arrived in the last ``cmd_timeout`` seconds."""
-        return self._command_time is None or (
-            self._time - self._command_time > self.cmd_timeout + _EPS)
+        return command_timed_out(self._time, self._command_time, self.cmd_timeout)
 
     @property
     def active_command(self) -> np.ndarray:

@@ -45,7 +45,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from lnn_control.envs.pibot_nav import PiBotNavEnv
 
-__all__ = ['SimBridge', 'Event', 'BridgeConfig', 'whole_periods', 'finite_twist']
+__all__ = ['SimBridge', 'Event', 'BridgeConfig', 'whole_periods', 'finite_twist',
+           'command_timed_out']
 
 _EPS = 1e-9
 
@@ -68,6 +69,11 @@ def whole_periods(debt: float, seconds: float, period: float) -> Tuple[int, floa
     debt += seconds
     n = int(math.floor(debt / period + _EPS))
     return n, max(0.0, debt - n * period)
+
+
+def command_timed_out(now: float, received: Optional[float], timeout: float) -> bool:
+    """Return True when no command was ``received`` (sim time) in the ``timeout`` s to ``now``."""
+    return received is None or now - received > timeout + _EPS
 
 
 def finite_twist(v: Any, w: Any) -> Optional[Tuple[float, float]]:
@@ -170,8 +176,7 @@ class SimBridge:
     @property
     def timed_out(self) -> bool:
         """Return True when no command arrived in the last ``cmd_timeout`` seconds."""
-        return self._command_time is None or (
-            self.time - self._command_time > self.config.cmd_timeout + _EPS)
+        return command_timed_out(self.time, self._command_time, self.config.cmd_timeout)
 
     def status(self) -> Dict[str, Any]:
         """Return a JSON-able summary: goal, distance, reached, collision, command counters."""

@@ -64,14 +64,12 @@ from sensor_msgs.msg import Image
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
-from std_msgs.msg import Float32MultiArray
 from std_msgs.msg import Float64MultiArray
-from std_msgs.msg import MultiArrayDimension
 
 __all__ = ['stamp_to_seconds', 'seconds_to_stamp', 'scan_to_reading', 'odom_to_reading',
            'goal_to_reading', 'imu_to_reading', 'joints_to_reading', 'COMMAND_TYPES',
            'command_to_twist', 'command_to_twist_stamped', 'command_to_float64_array',
-           'neuron_state_msg', 'diagnostic_array', 'IMAGE_ENCODINGS', 'image_to_reading',
+           'diagnostic_array', 'IMAGE_ENCODINGS', 'image_to_reading',
            'image_msg', 'camera_info_msg']
 
 
@@ -213,21 +211,6 @@ COMMAND_TYPES: Dict[str, Tuple[type, Callable, int]] = {
     'twist': (Twist, command_to_twist, 2),
     'float64_multi_array': (Float64MultiArray, command_to_float64_array, 0),
 }
-
-
-def neuron_state_msg(state: np.ndarray, labels: Sequence[str]) -> Float32MultiArray:
-    """
-    Neuron activations -> Float32MultiArray with one layout dim labelled by the neurons.
-
-    ``layout.dim[0]`` has size N and label ``'neurons:' + ','.join(policy.neuron_labels)``, so
-    element i is the neuron named by the i-th comma-separated label.
-    """
-    msg = Float32MultiArray()
-    data = np.asarray(state, dtype=np.float32).reshape(-1)   # (N,)
-    msg.data = data.tolist()
-    label = 'neurons:' + ','.join(str(name) for name in labels)
-    msg.layout.dim = [MultiArrayDimension(label=label, size=data.size, stride=data.size)]
-    return msg
 
 
 def diagnostic_array(stamp: Time, name: str, hardware_id: str, level: int, message: str,
