@@ -332,7 +332,9 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--trust-radius', type=float, default=1.0)
     p.add_argument('--forgetting', type=float, default=0.999)
     p.add_argument('--prior-precision', type=float, default=1.0)
-    p.add_argument('--features', choices=['hidden', 'output'], default='hidden')
+    p.add_argument('--features', choices=['gain', 'output', 'hidden'], default='gain',
+                   help='what adapts (lnn_control.runtime.adapt): per-axis command gains, an '
+                        'affine map of the action, or a readout of the hidden state')
 
 
 @command('finetune', 'apply the online readout adaptation (issue 7) to recorded corrections '

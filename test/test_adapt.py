@@ -12,19 +12,23 @@ import math
 
 from lnn_control.runtime.adapt import AdaptationConfig
 from lnn_control.runtime.adapt import AdaptedCell
+from lnn_control.runtime.adapt import AxisGains
 from lnn_control.runtime.adapt import Corrections
 from lnn_control.runtime.adapt import finetune
+from lnn_control.runtime.adapt import GAIN_FLOOR
 from lnn_control.runtime.adapt import OnlineAdapter
 from lnn_control.runtime.adapt import PerformanceMonitor
 from lnn_control.runtime.adapt import read_corrections
 from lnn_control.runtime.adapt import RLS
 from lnn_control.runtime.adapt import write_corrections
+from lnn_control.runtime.base import PolicyFormatError
 from lnn_control.runtime.controller import ControllerConfig
 from lnn_control.runtime.controller import ControllerCore
 from lnn_control.runtime.observer import Goal
 from lnn_control.runtime.observer import OdomReading
 from lnn_control.runtime.observer import ScanReading
 from lnn_control.runtime.policy import load_policy
+from lnn_control.runtime.policy import write_policy_file
 import numpy as np
 import pytest
 
@@ -65,6 +69,127 @@ def test_rls_covariance_does_not_wind_up_without_excitation():
     assert rls.theta[0, 0] == pytest.approx(2.0, abs=0.01)
 
 
+@pytest.mark.parametrize('forgetting', [1.0, 0.95])
+def test_axis_gains_equal_per_axis_batch_least_squares(forgetting):
+    rng = np.random.default_rng(7)
+    n, delta, truth = 120, 2.0, np.array([0.8, -0.4, 0.0])
+    u = rng.normal(size=(n, 3))
+    r = u * truth + 0.05 * rng.normal(size=(n, 3))
+    mask = rng.random((n, 3)) < [1.0, 0.6, 0.3]     # axes that agree only sometimes
+    gains = AxisGains(3, forgetting=forgetting, prior_precision=delta)
+    exact = np.ones(3, bool)     # the covariance cap has never bound on this axis
+    for i in range(n):
+        assert gains.update(u[i], r[i], mask[i])
+        for j in range(3):
+            # argmin over the axis's own samples only: a masked step is no sample at all
+            uj, rj = u[:i + 1, j][mask[:i + 1, j]], r[:i + 1, j][mask[:i + 1, j]]
+            w = forgetting ** (uj.size - 1 - np.arange(uj.size))
+            denominator = w @ uj ** 2 + forgetting ** uj.size * delta
+            exact[j] &= denominator >= delta
+            if exact[j]:
+                assert gains.theta[j] == pytest.approx(w @ (uj * rj) / denominator,
+                                                       rel=1e-9, abs=1e-12)
+    assert exact[0] or forgetting < 1.0
+    np.testing.assert_allclose(gains.theta, truth, atol=0.05)
+    assert (gains.P <= 1.0 / delta).all()
+
+
+@pytest.mark.parametrize('name', KINDS)
+def test_gain_readout_scales_the_command_exactly(name):
+    # W = G(theta) must make the command (1 + theta) x the original, in action units, for
+    # every kind (whose action normalisers differ): a stop stays a stop.
+    original, policy = load_policy(name), load_policy(name)
+    adapter = OnlineAdapter(policy, AdaptationConfig(features='gain', trust_radius=10.0))
+    adapter.rls.theta[:] = [0.7, -0.5]
+    adapter._sync()
+    np.testing.assert_allclose(adapter.gain, [1.7, 0.5])
+    assert adapter.drift == pytest.approx(math.hypot(0.7, 0.5))
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        obs = _obs(rng, policy)
+        np.testing.assert_allclose(policy.step(obs, 0.05), original.step(obs, 0.05)
+                                   * np.array([1.7, 0.5]), rtol=1e-5, atol=1e-6)
+
+
+def test_gain_mode_learns_how_hard_to_push():
+    original, policy = load_policy('pibot_nav_cfc'), load_policy('pibot_nav_cfc')
+    adapter = OnlineAdapter(policy, AdaptationConfig(features='gain', trust_radius=5.0,
+                                                     prior_precision=0.01))
+    rng = np.random.default_rng(9)
+    for _ in range(80):       # an operator who always pushes 0.6x as hard as the policy
+        obs = _obs(rng, policy)
+        wanted = 0.6 * original.step(obs, 0.05)
+        policy.step(obs, 0.05)
+        adapter.correct(wanted)
+    np.testing.assert_allclose(adapter.gain, [0.6, 0.6], atol=0.01)
+    gains = [float(g) for g in adapter.diagnostics()['adaptation_gains'].split()]
+    np.testing.assert_allclose(gains, 0.6, atol=0.005)
+    obs = _obs(rng, policy)
+    np.testing.assert_allclose(policy.step(obs, 0.05), 0.6 * original.step(obs, 0.05),
+                               rtol=0.02, atol=1e-3)
+
+
+def test_gain_mode_ignores_plans_and_never_reverses_a_command():
+    original, policy = load_policy('pibot_nav_cfc'), load_policy('pibot_nav_cfc')
+    adapter = OnlineAdapter(policy, AdaptationConfig(features='gain', trust_radius=5.0,
+                                                     prior_precision=0.01))
+    rng = np.random.default_rng(10)
+    for _ in range(40):       # the other way on every axis: a plan, not a gain
+        obs = _obs(rng, policy)
+        wanted = -original.step(obs, 0.05)
+        policy.step(obs, 0.05)
+        assert not adapter.correct(wanted)
+    assert adapter.drift == 0.0 and adapter.skipped == 40 and adapter.corrections == 0
+    for _ in range(40):       # almost nothing: the gain stops at the floor
+        obs = _obs(rng, policy)
+        wanted = 0.001 * original.step(obs, 0.05)
+        policy.step(obs, 0.05)
+        adapter.correct(wanted)
+    assert adapter.corrections > 0
+    np.testing.assert_allclose(adapter.gain, GAIN_FLOOR)
+    obs = _obs(rng, policy)
+    action, plain = policy.step(obs, 0.05), original.step(obs, 0.05)
+    assert (np.sign(action) == np.sign(plain)).all()
+
+
+def test_gain_trust_region_bounds_the_gain_change():
+    original, policy = load_policy('pibot_nav_gru'), load_policy('pibot_nav_gru')
+    adapter = OnlineAdapter(policy, AdaptationConfig(features='gain', trust_radius=0.5))
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        obs = _obs(rng, policy)
+        wanted = 4.0 * original.step(obs, 0.05)
+        policy.step(obs, 0.05)
+        adapter.correct(wanted)
+        assert np.linalg.norm(adapter.gain - 1.0) <= 0.5 + 1e-9
+    assert adapter.projections > 0 and adapter.drift == pytest.approx(0.5)
+
+
+def test_gain_file_whose_readout_is_not_a_gain_is_refused(tmp_path):
+    policy = load_policy('pibot_nav_cfc')
+    adapter = OnlineAdapter(policy, AdaptationConfig(features='gain'))
+    tensors, spec = adapter.adapted_tensors()
+    tensors['adapter.weight'] = np.array([[0.1, 0.2, 0.0], [0.0, 0.0, 0.3]], np.float32)
+    path = write_policy_file(tmp_path / 'odd.safetensors', tensors, spec)
+    with pytest.raises(PolicyFormatError, match='per-axis gain'):
+        OnlineAdapter(load_policy(path))
+
+
+def test_corrections_beyond_the_limits_teach_the_limit():
+    # The Actuator clips what it sends, so a correction is learned as what was executed.
+    a, b = load_policy('pibot_nav_cfc'), load_policy('pibot_nav_cfc')
+    adapters = [OnlineAdapter(p, AdaptationConfig(features='hidden')) for p in (a, b)]
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        obs = _obs(rng, a)
+        a.step(obs, 0.05)
+        b.step(obs, 0.05)
+        adapters[0].correct([5.0, -40.0])
+        adapters[1].correct([0.22, -2.84])
+    np.testing.assert_array_equal(adapters[0].weight, adapters[1].weight)
+    assert adapters[0].drift > 0.0
+
+
 @pytest.mark.parametrize('name', KINDS)
 def test_identity_before_corrections_and_when_disabled(name):
     original, adaptive = load_policy(name), load_policy(name)
@@ -97,7 +222,7 @@ def test_identity_before_corrections_and_when_disabled(name):
 
 def test_corrections_move_the_action_towards_the_target():
     policy = load_policy('pibot_nav_cfc')
-    adapter = OnlineAdapter(policy, AdaptationConfig(trust_radius=50.0))
+    adapter = OnlineAdapter(policy, AdaptationConfig(trust_radius=50.0, features='hidden'))
     obs = np.full(17, 0.5, np.float32)
     target = np.array([0.05, -1.5])
     first = policy.step(obs, 0.05)
@@ -111,7 +236,8 @@ def test_corrections_move_the_action_towards_the_target():
 
 def test_trust_region_bounds_the_readout_change():
     policy = load_policy('pibot_nav_gru')
-    adapter = OnlineAdapter(policy, AdaptationConfig(trust_radius=0.5, prior_precision=0.01))
+    adapter = OnlineAdapter(policy, AdaptationConfig(trust_radius=0.5, prior_precision=0.01,
+                                                     features='hidden'))
     rng = np.random.default_rng(2)
     for _ in range(50):
         policy.step(_obs(rng, policy), 0.05)
@@ -148,7 +274,7 @@ def test_monitor_rolls_back_then_rebases():
 def test_rollback_restores_the_last_good_readout():
     policy = load_policy('pibot_nav_cfc')
     adapter = OnlineAdapter(policy, AdaptationConfig(window=5, tolerance=0.1, patience=1,
-                                                     trust_radius=50.0))
+                                                     trust_radius=50.0, features='hidden'))
     obs = np.full(17, 0.4, np.float32)
     for _ in range(5):                 # a good window with a few corrections: snapshot
         policy.step(obs, 0.05)
@@ -173,10 +299,11 @@ def test_rollback_restores_the_last_good_readout():
     np.testing.assert_allclose(policy.step(obs, 0.05), reference.step(obs, 0.05), rtol=1e-6)
 
 
+@pytest.mark.parametrize('features', ['hidden', 'gain'])
 @pytest.mark.parametrize('name', KINDS)
-def test_saved_adapted_policy_loads_and_equals(name, tmp_path):
+def test_saved_adapted_policy_loads_and_equals(name, features, tmp_path):
     policy = load_policy(name)
-    adapter = OnlineAdapter(policy, AdaptationConfig())
+    adapter = OnlineAdapter(policy, AdaptationConfig(features=features))
     rng = np.random.default_rng(3)
     for _ in range(30):
         policy.step(_obs(rng, policy), 0.05)
@@ -187,7 +314,9 @@ def test_saved_adapted_policy_loads_and_equals(name, tmp_path):
     loaded = load_policy(path)
     assert loaded.spec.kind == 'adapted'
     prov = loaded.spec.provenance
-    assert prov['adapted_from'] == policy.source and prov['corrections'] == 30
+    assert prov['adapted_from'] == policy.source
+    assert prov['corrections'] == adapter.corrections > 0
+    assert loaded.spec.config['features'] == features
     assert prov['note'] == 'test' and prov['adapted_lineage'][0]['sha256']
     policy.reset()
     for _ in range(20):
@@ -235,7 +364,8 @@ def _scan():
 
 def test_controller_core_corrections_override_and_teach():
     config = ControllerConfig(correction_timeout=0.3,
-                              adaptation=AdaptationConfig(trust_radius=50.0, window=0))
+                              adaptation=AdaptationConfig(trust_radius=50.0, window=0,
+                                                          features='hidden'))
     core = ControllerCore(load_policy('pibot_nav_cfc'), config)
     reference = ControllerCore(load_policy('pibot_nav_cfc'), ControllerConfig())
     goal = Goal(2.0, 1.0)

@@ -46,6 +46,7 @@ def test_corrections_override_and_change_later_behaviour(ros_env, tmp_path):
     controller = Controller(ros_env, tmp_path, 'lnn_adapt', policy='pibot_nav_cfc',
                             adaptation='true', correction_timeout=0.3,
                             adaptation_trust_radius=50.0, adaptation_window=0,
+                            adaptation_features='hidden',
                             diagnostics_period=0.3, adapted_dir=str(tmp_path / 'adapted'))
     robot = FakeRobot('fake_robot_adapt')
     robot.teleop = robot.node.create_publisher(Twist, '/cmd_vel_teleop', 10)

@@ -125,14 +125,16 @@ PARAMETERS = {
     'correction_timeout': (0.5, 'a correction overrides the policy this long (s, steady)',
                            (0.01, 10.0)),
     'adaptation': (False, 'learn the readout from corrections (and apply it)', None),
-    'adaptation_trust_radius': (1.0, 'bound on the readout change ||W||_F', (1e-6, 1e3)),
+    'adaptation_trust_radius': (1.0, 'bound on the readout change (||gains - 1|| for '
+                                'features gain, ||W||_F otherwise)', (1e-6, 1e3)),
     'adaptation_forgetting': (0.999, 'RLS forgetting factor per correction', (0.5, 1.0)),
     'adaptation_prior_precision': (1.0, 'ridge pull towards the trained readout',
                                    (1e-6, 1e6)),
     'adaptation_window': (400, 'control steps per rollback-monitor window, 0: no monitor',
                           None),
-    'adaptation_features': ('hidden', 'what the residual readout reads: the pre-readout '
-                            'state or the action itself', ('hidden', 'output')),
+    'adaptation_features': ('gain', 'what adapts: one gain per action axis (gain), an '
+                            'affine map of the action (output) or a readout of the '
+                            'pre-readout state (hidden)', ('gain', 'output', 'hidden')),
     'adapted_dir': ('~/.lnn_control/adapted', 'where ~/save_adapted writes new policy files',
                     None),
 }

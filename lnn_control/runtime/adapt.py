@@ -101,7 +101,7 @@ from lnn_control.runtime.policy import tensor_digest
 from lnn_control.runtime.policy import write_policy_file
 import numpy as np
 
-__all__ = ['FEATURES', 'feature_size', 'AdaptedCell', 'RLS', 'AdaptationConfig',
+__all__ = ['FEATURES', 'feature_size', 'AdaptedCell', 'RLS', 'AxisGains', 'AdaptationConfig',
            'PerformanceMonitor', 'OnlineAdapter', 'Corrector', 'default_adapted_path',
            'Corrections', 'read_corrections', 'write_corrections', 'finetune']
 
@@ -148,7 +148,7 @@ FEATURES: Dict[str, Tuple[Callable[[Cell, np.ndarray], np.ndarray], Callable[[Ce
 }
 
 
-FEATURE_MODES = ('hidden', 'output')
+FEATURE_MODES = ('hidden', 'output', 'gain')
 
 
 def feature_size(cell: Cell, mode: str = 'hidden') -> int:
@@ -156,7 +156,7 @@ def feature_size(cell: Cell, mode: str = 'hidden') -> int:
     if mode not in FEATURE_MODES:
         raise PolicyFormatError(f'adapted policy: unknown features {mode!r}; valid: '
                                 f'{list(FEATURE_MODES)}')
-    if mode == 'output':
+    if mode in ('output', 'gain'):
         return int(cell.output_size)
     if cell.kind not in FEATURES:
         raise PolicyFormatError(f'no readout features defined for model kind {cell.kind!r} '
@@ -177,10 +177,11 @@ class AdaptedCell(Cell):
 
     Args:
         config: ``{'base_kind', 'base_config', 'feature_size', 'features'}`` (features
-            'hidden', the default, or 'output').
-        features: for :meth:`wrap`, 'hidden' (the pre-readout state, ``FEATURES``) or
+            'hidden', the default, 'output' or 'gain').
+        features: for :meth:`wrap`, 'hidden' (the pre-readout state, ``FEATURES``),
             'output' (phi = the cell's own normalised output y: ``W`` is then an affine map
-            of the action, out x (out + 1), the smallest readout change there is).
+            of the action, out x (out + 1)) or 'gain' (stepped as 'output'; the learner
+            keeps ``W`` to a per-axis gain of the command, see :class:`AxisGains`).
         tensors: the base tensors prefixed ``base.`` and ``adapter.weight`` (out, d + 1).
 
     """
@@ -228,7 +229,7 @@ class AdaptedCell(Cell):
         self.input_size, self.output_size = base.input_size, base.output_size
         self.state_size = base.state_size
         self.features = features
-        self.features_of = None if features == 'output' else FEATURES[base.kind][0]
+        self.features_of = None if features in ('output', 'gain') else FEATURES[base.kind][0]
         self.feature_size = d = feature_size(base, features)
         self.weight = np.array(weight, dtype=np.float64).reshape(base.output_size, d + 1)
         self.enabled = True
@@ -341,14 +342,96 @@ class RLS:
         self.theta, self.P, self.updates = snap[0].copy(), snap[1].copy(), snap[2]
 
 
+class AxisGains:
+    """
+    Per-axis command gains learned by scalar recursive least squares (``features='gain'``).
+
+    The most constrained readout change there is: each action axis j is scaled,
+    ``corrected_j ~ (1 + theta_j) action_j`` in the action space's own units, one parameter
+    per axis, no offset and no cross-talk between axes. What it cannot do is as important as
+    what it can: it maps a zero command to zero (a stop stays a stop), never flips a
+    command's sign (gains stay >= ``GAIN_FLOOR``), and leaves the policy's choice of *where*
+    to go alone; it only learns *how hard* to push. That is the fix for actuation shifts
+    (weaker motors, bigger wheels, a heavier robot), and it keeps an operator's plan in a
+    tight spot (turn in place, go round the other way), which no gain can express, out of
+    the readout. Per axis it minimises exactly::
+
+        sum_i lam^(n-i) (r_i - theta u_i)^2 + lam^n delta (theta - theta_0)^2
+
+    with ``u = action / action_std`` and ``r = (corrected - action) / action_std``:
+    ``k = P u / (lam + P u^2); theta += k (r - theta u); P = (P - k u P) / lam``, ``P``
+    capped at its prior ``1 / delta`` (no wind-up when an axis is not excited).
+
+    Args:
+        n: number of action axes.
+        forgetting: ``lam`` in (0, 1].
+        prior_precision: ``delta`` > 0.
+        theta0: (n,) start (default zeros: gain 1).
+
+    """
+
+    def __init__(self, n: int, forgetting: float = 1.0, prior_precision: float = 1.0,
+                 theta0: Optional[np.ndarray] = None) -> None:
+        if not 0.0 < forgetting <= 1.0:
+            raise ValueError(f'forgetting must be in (0, 1], got {forgetting}')
+        if not 0.0 < prior_precision < math.inf:
+            raise ValueError(f'prior_precision must be positive, got {prior_precision}')
+        self.forgetting = float(forgetting)
+        self.prior_precision = float(prior_precision)
+        self.theta = (np.zeros(n) if theta0 is None
+                      else np.array(theta0, dtype=np.float64).reshape(n))
+        self.P = np.full(n, 1.0 / self.prior_precision)
+        self.updates = 0
+
+    def update(self, u: np.ndarray, r: np.ndarray, mask: Optional[np.ndarray] = None) -> bool:
+        """
+        One sample: scaled actions ``u`` (n,), residual targets ``r`` (n,).
+
+        ``mask`` (n,) bool: update only these axes (the others see no sample at all, not
+        even forgetting).
+        """
+        u = np.asarray(u, dtype=np.float64)
+        if mask is not None:
+            u = np.where(mask, u, 0.0)
+        pu = self.P * u
+        k = pu / (self.forgetting + pu * u)
+        step = k * (np.asarray(r, dtype=np.float64) - self.theta * u)
+        p = (self.P - k * pu) / self.forgetting
+        if mask is not None:
+            p = np.where(mask, p, self.P)
+        if not (np.isfinite(step).all() and np.isfinite(p).all()):
+            return False
+        self.theta += step
+        self.P = np.minimum(p, 1.0 / self.prior_precision)
+        self.updates += 1
+        return True
+
+    def snapshot(self) -> Tuple[np.ndarray, np.ndarray, int]:
+        """Return a copy of (theta, P, updates)."""
+        return self.theta.copy(), self.P.copy(), self.updates
+
+    def restore(self, snap: Tuple[np.ndarray, np.ndarray, int]) -> None:
+        """Go back to a :meth:`snapshot`."""
+        self.theta, self.P, self.updates = snap[0].copy(), snap[1].copy(), snap[2]
+
+
+# A learned gain never drops below this: scaling a command down is allowed, reversing or
+# cancelling it is not.
+GAIN_FLOOR = 0.1
+# |action| / action_std below which an axis carries no information about its gain.
+GAIN_DEADBAND = 0.05
+
+
 @dataclass
 class AdaptationConfig:
     """
     How the readout adapts (ROS parameters ``adaptation.*`` map onto these).
 
     Attributes:
-        features: what the residual readout reads: 'hidden' (the pre-readout state) or
-            'output' (the policy's own action: an affine map of it, out x (out + 1)).
+        features: what the residual readout reads: 'hidden' (the pre-readout state),
+            'output' (the policy's own action: an affine map of it, out x (out + 1)) or
+            'gain' (one gain per action axis, :class:`AxisGains`; the trust radius then
+            bounds ``||gains - 1||``).
         enabled: learn from corrections and apply the adapted readout (off: the original
             readout, nothing learned; the adapted readout is kept for when it is back on).
         forgetting: RLS forgetting factor in (0, 1] (per correction; 0.999 remembers about
@@ -363,7 +446,7 @@ class AdaptationConfig:
     """
 
     enabled: bool = True
-    features: str = 'hidden'
+    features: str = 'gain'
     forgetting: float = 0.999
     prior_precision: float = 1.0
     trust_radius: float = 1.0
@@ -477,11 +560,15 @@ class OnlineAdapter:
         self._act_mean = np.asarray(spec.action_mean, dtype=np.float64)
         self._act_std = np.asarray(spec.action_std, dtype=np.float64)
         self.initial_weight = cell.weight.copy()
-        self.rls = RLS(cell.feature_size + 1, cell.output_size, self.config.forgetting,
-                       self.config.prior_precision, theta0=cell.weight)
-        self.rls.theta = cell.weight   # shared: an update is live at the next step
+        # 'gain': the readout change is W = G(theta) (below); the scaled action a / std is
+        # y + mean / std in the cell's normalised units.
+        self.gains = cell.features == 'gain'
+        self._offset = self._act_mean / self._act_std
+        self._target_low = self.normalise(spec.action.low)
+        self._target_high = self.normalise(spec.action.high)
+        self.rls: Union[RLS, AxisGains] = self._learner(self._theta_of(cell.weight))
         self.monitor = PerformanceMonitor(self.config)
-        self.corrections = self.rejected = 0
+        self.corrections = self.rejected = self.skipped = 0
         self.rollbacks = self.rebases = self.snapshots = self.projections = 0
         self._snapshot = self.rls.snapshot()
         self.enabled = self.config.enabled
@@ -506,6 +593,41 @@ class OnlineAdapter:
             self.config.trust_radius = AdaptationConfig(trust_radius=trust_radius).trust_radius
             self._project()
 
+    def _theta_of(self, weight: np.ndarray) -> np.ndarray:
+        if not self.gains:
+            return weight
+        theta = np.diag(weight).copy()
+        if not np.allclose(weight, self._gain_weight(theta), atol=1e-6):
+            raise PolicyFormatError('adapted policy: features "gain" but its readout change '
+                                    'is not a per-axis gain')
+        return theta
+
+    def _gain_weight(self, theta: np.ndarray) -> np.ndarray:
+        # (1 + theta) * action in action units is y + theta * (y + mean / std) normalised.
+        return np.concatenate([np.diag(theta), (theta * self._offset)[:, None]], axis=1)
+
+    def _learner(self, theta0: np.ndarray) -> Union[RLS, AxisGains]:
+        c, cell = self.config, self.cell
+        if self.gains:
+            return AxisGains(cell.output_size, c.forgetting, c.prior_precision, theta0)
+        rls = RLS(cell.feature_size + 1, cell.output_size, c.forgetting, c.prior_precision,
+                  theta0=theta0)
+        rls.theta = cell.weight   # shared: an update is live at the next step
+        return rls
+
+    def _sync(self) -> None:
+        # Make the cell's W what the learner holds (full readouts share the array).
+        if self.gains:
+            self.cell.weight[...] = self._gain_weight(self.rls.theta)
+        elif self.rls.theta is not self.cell.weight:
+            self.cell.weight[...] = self.rls.theta
+            self.rls.theta = self.cell.weight
+
+    @property
+    def gain(self) -> Optional[np.ndarray]:
+        """Per-axis command gains (features 'gain'), else None."""
+        return 1.0 + self.rls.theta if self.gains else None
+
     @property
     def weight(self) -> np.ndarray:
         """Return the residual readout W (out, d + 1), normalised action units (a view)."""
@@ -513,8 +635,8 @@ class OnlineAdapter:
 
     @property
     def drift(self) -> float:
-        """Frobenius norm of the change from the trained readout, ``||W||_F``."""
-        return float(np.linalg.norm(self.cell.weight))
+        """Size of the change from the trained readout: ``||W||_F`` or ``||gains - 1||``."""
+        return float(np.linalg.norm(self.rls.theta))
 
     def normalise(self, action: np.ndarray) -> np.ndarray:
         """Map an action in the action space's units to the policy's normalised output."""
@@ -539,7 +661,22 @@ class OnlineAdapter:
                 or not np.isfinite(phi).all() or not np.isfinite(cell.last_output).all()):
             self.rejected += 1
             return False
-        if not self.rls.update(cell._z, target - cell.last_output):
+        # Learn what the robot can execute: the Actuator clips commands to the action space.
+        target = np.clip(target, self._target_low, self._target_high)
+        residual = target - cell.last_output
+        if self.gains:
+            # A gain can only say "push harder / softer": an axis where the correction has
+            # the other sign than the policy's action (or either is ~0) is a different plan,
+            # which no gain can express, so that axis learns nothing from this pair.
+            u = cell.last_output + self._offset        # action / std
+            agree = (u * (target + self._offset) > 0) & (np.abs(u) > GAIN_DEADBAND)
+            if not agree.any():
+                self.skipped += 1
+                return False
+            learned = self.rls.update(u, residual, agree)
+        else:
+            learned = self.rls.update(cell._z, residual)
+        if not learned:
             self.rejected += 1
             return False
         self._project()
@@ -563,24 +700,24 @@ class OnlineAdapter:
     def reset(self) -> None:
         """Back to the trained readout (``W = 0``), fresh RLS state and monitor."""
         self.cell.weight[...] = 0.0
-        self.rls = RLS(self.cell.feature_size + 1, self.cell.output_size,
-                       self.config.forgetting, self.config.prior_precision)
-        self.rls.theta = self.cell.weight
+        self.rls = self._learner(np.zeros_like(self.rls.theta))
         self.monitor.reset()
         self._snapshot = self.rls.snapshot()
         self.corrections = 0
 
     def _restore(self, snap: Tuple[np.ndarray, np.ndarray, int]) -> None:
-        weight = self.cell.weight
         self.rls.restore(snap)
-        weight[...] = self.rls.theta
-        self.rls.theta = weight   # keep the cell and the RLS on one array
+        self._sync()
 
     def _project(self) -> None:
-        norm = np.linalg.norm(self.cell.weight)
+        theta = self.rls.theta
+        norm = np.linalg.norm(theta)
         if norm > self.config.trust_radius:
-            self.cell.weight *= self.config.trust_radius / norm
+            theta *= self.config.trust_radius / norm
             self.projections += 1
+        if self.gains:
+            np.maximum(theta, GAIN_FLOOR - 1.0, out=theta)
+        self._sync()
 
     def diagnostics(self) -> Dict[str, str]:
         """Key -> value strings for /diagnostics."""
@@ -588,13 +725,17 @@ class OnlineAdapter:
         return {'adaptation_enabled': str(self.enabled),
                 'adaptation_corrections': str(self.corrections),
                 'adaptation_rejected': str(self.rejected),
+                'adaptation_skipped': str(self.skipped),
                 'adaptation_drift': f'{self.drift:.4f}',
+                'adaptation_features': self.cell.features,
                 'adaptation_trust_radius': f'{self.config.trust_radius:g}',
                 'adaptation_forgetting': f'{self.config.forgetting:g}',
                 'adaptation_rollbacks': str(self.rollbacks),
                 'adaptation_rebases': str(self.rebases),
                 'adaptation_projections': str(self.projections),
-                'adaptation_window_score': 'none' if score is None else f'{score:.3f}'}
+                'adaptation_window_score': 'none' if score is None else f'{score:.3f}',
+                **({'adaptation_gains': ' '.join(f'{g:.3f}' for g in self.gain)}
+                   if self.gains else {})}
 
     # -- persistence ------------------------------------------------------------------------
     def adapted_tensors(self) -> Tuple[Dict[str, np.ndarray], PolicySpec]:

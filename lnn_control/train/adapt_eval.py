@@ -28,9 +28,9 @@ The experiment, per policy and seed:
    policy on the shifted robot, and both on the unshifted robot (forgetting check).
 
 Intervention rate = fraction of control steps the operator drove. Reported: success rates,
-the intervention rate of the first and last third of the run (adapting vs frozen), rollbacks
-and readout drift, as a Markdown table (``adapt_eval.md``), JSON, and a PNG of the
-intervention rate per episode (mean over seeds).
+the intervention rate of the first and the last ``MINUTES`` minutes of driving (adapting vs
+frozen), rollbacks and readout drift, as a Markdown table (``adapt_eval.md``), JSON, and a
+PNG of the intervention rate per minute of driving (mean over seeds).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import json
 import math
 from pathlib import Path
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lnn_control.envs.experts import clearance_map
 from lnn_control.envs.experts import make_expert
@@ -57,6 +57,7 @@ import numpy as np
 __all__ = ['Operator', 'run_episode', 'run_experiment', 'write_report', 'main']
 
 ENV_ID = 'lnn_control/PiBotNav-v0'
+MINUTES = 2   # intervention rate of the first and the last this many minutes of driving
 
 
 class Operator:
@@ -127,7 +128,8 @@ def run_episode(policy: Policy, env: Any, seed: int, operator: Optional[Operator
     One episode; with an operator it may take over, with an adapter its commands are learned.
 
     Returns ``success``, ``collision``, ``steps``, ``interventions`` (steps the operator
-    drove), ``intervention_rate`` and ``seconds``.
+    drove), ``intervention_rate``, ``seconds`` and ``flags`` (one character per control
+    step: '1' the operator drove, '0' the policy).
     """
     obs, info = env.reset(seed=seed)
     policy.reset()
@@ -136,9 +138,11 @@ def run_episode(policy: Policy, env: Any, seed: int, operator: Optional[Operator
     dt = nominal_dt(env)
     state = env.unwrapped.state()
     steps = interventions = 0
+    flags = []
     while True:
         action = policy.step(obs, dt)
         command = operator(state) if operator is not None else None
+        flags.append('0' if command is None else '1')
         if command is not None:
             interventions += 1
             action = command
@@ -156,7 +160,7 @@ def run_episode(policy: Policy, env: Any, seed: int, operator: Optional[Operator
     return {'seed': seed, 'success': bool(info.get('is_success', False)),
             'collision': bool(info.get('collision', False)), 'steps': steps,
             'interventions': interventions, 'intervention_rate': interventions / steps,
-            'seconds': float(info['time'])}
+            'seconds': float(info['time']), 'flags': ''.join(flags)}
 
 
 def _success(policy: Policy, env: Any, seeds: Sequence[int]) -> float:
@@ -212,14 +216,42 @@ def run_experiment(policies: Sequence[str], shift: str = 'gain=0.5', seeds: int 
                    'corrections': adapter.corrections, 'drift': adapter.drift,
                    'rollbacks': adapter.rollbacks, 'rebases': adapter.rebases,
                    'projections': adapter.projections,
+                   'gain': None if adapter.gain is None else adapter.gain.tolist(),
                    'wall_seconds': time.perf_counter() - started}
             runs.append(run)
             if log:
                 log(f'{name} seed {seed}: {run["success"]}, corrections {adapter.corrections},'
-                    f' drift {adapter.drift:.2f}, rollbacks {adapter.rollbacks}, '
-                    f'{run["wall_seconds"]:.0f} s')
+                    f' drift {adapter.drift:.2f}, gain {run["gain"]}, rollbacks '
+                    f'{adapter.rollbacks}, {run["wall_seconds"]:.0f} s')
         results['policies'][name] = {'runs': runs, 'summary': _summary(runs)}
     return results
+
+
+def driving_time(episodes: Sequence[Dict[str, Any]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Return (time of each control step in s of driving, whether the operator drove it)."""
+    times, flags = [], []
+    start = 0.0
+    for e in episodes:
+        step = e['seconds'] / max(1, e['steps'])
+        times.append(start + step * np.arange(len(e['flags'])))
+        flags.append(np.frombuffer(e['flags'].encode(), dtype=np.uint8) == ord('1'))
+        start += e['seconds']
+    return np.concatenate(times), np.concatenate(flags)
+
+
+def timeline(episodes: Sequence[Dict[str, Any]], minute: float = 60.0) -> np.ndarray:
+    """Return the intervention rate per ``minute`` s of driving (full minutes only)."""
+    t, f = driving_time(episodes)
+    full = int(t[-1] // minute)
+    bins = (t // minute).astype(int)
+    keep = bins < full
+    return np.bincount(bins[keep], weights=f[keep], minlength=full) / np.maximum(
+        1, np.bincount(bins[keep], minlength=full))
+
+
+def _first_last(episodes: Sequence[Dict[str, Any]], seconds: float) -> Tuple[float, float]:
+    t, f = driving_time(episodes)
+    return float(f[t < seconds].mean()), float(f[t > t[-1] - seconds].mean())
 
 
 def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -237,6 +269,8 @@ def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     for key in ('frozen', 'adapting'):
         out[f'{key}_first'] = float(np.mean([rate(r, key, first) for r in runs]))
         out[f'{key}_last'] = float(np.mean([rate(r, key, last) for r in runs]))
+        first_last = np.array([_first_last(r[key], 60.0 * MINUTES) for r in runs])
+        out[f'{key}_first_minutes'], out[f'{key}_last_minutes'] = first_last.mean(axis=0)
         out[f'{key}_operator_success'] = float(np.mean([np.mean([e['success'] for e in r[key]])
                                                         for r in runs]))
     out['drift'] = float(np.mean([r['drift'] for r in runs]))
@@ -256,27 +290,29 @@ def markdown(results: Dict[str, Any]) -> str:
              f'episodes with the operator, {results["eval_episodes"]} held-out autonomous '
              f'episodes per evaluation (mean +- std over seeds).', '',
              '| policy | clean, original | shifted, original | shifted, adapted | '
-             'recovered | clean, adapted | interventions first -> last third, frozen | '
-             'interventions first -> last third, adapting | drift | rollbacks |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+             f'recovered | clean, adapted | kept | interventions first -> last {MINUTES} min, '
+             f'frozen | interventions first -> last {MINUTES} min, adapting | drift | '
+             f'rollbacks |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for name, entry in results['policies'].items():
         s = entry['summary']
 
         def pm(key: str) -> str:
             return f'{s[key][0]:.2f} +- {s[key][1]:.2f}'
 
-        rec = s['recovered_fraction']
+        rec, kept = s['recovered_fraction'], s['kept_clean_fraction']
         lines.append(
             f'| {name} | {pm("original_clean")} | {pm("original_shifted")} | '
             f'{pm("adapted_shifted")} | {"n/a" if rec is None else f"{rec:.0%}"} | '
-            f'{pm("adapted_clean")} | {s["frozen_first"]:.3f} -> {s["frozen_last"]:.3f} | '
-            f'{s["adapting_first"]:.3f} -> {s["adapting_last"]:.3f} | {s["drift"]:.2f} | '
-            f'{s["rollbacks"]:.1f} |')
+            f'{pm("adapted_clean")} | {"n/a" if kept is None else f"{kept:.0%}"} | '
+            f'{s["frozen_first_minutes"]:.3f} -> {s["frozen_last_minutes"]:.3f} | '
+            f'{s["adapting_first_minutes"]:.3f} -> {s["adapting_last_minutes"]:.3f} | '
+            f'{s["drift"]:.2f} | {s["rollbacks"]:.1f} |')
     return '\n'.join(lines) + '\n'
 
 
 def plot(results: Dict[str, Any], path: Path) -> None:
-    """PNG: intervention rate per episode (mean over seeds), frozen dashed, adapting solid."""
+    """PNG: intervention rate per minute of driving (mean over seeds), frozen dashed."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -284,14 +320,14 @@ def plot(results: Dict[str, Any], path: Path) -> None:
     for k, (name, entry) in enumerate(results['policies'].items()):
         colour = f'C{k}'
         for key, style in (('frozen', '--'), ('adapting', '-')):
-            rates = np.mean([[e['intervention_rate'] for e in r[key]] for r in entry['runs']],
-                            axis=0)
-            smooth = np.convolve(rates, np.ones(3) / 3, mode='valid')
-            ax.plot(np.arange(smooth.size) + 2, smooth, style, color=colour,
+            lines = [timeline(r[key]) for r in entry['runs']]
+            n = min(line.size for line in lines)
+            rates = np.mean([line[:n] for line in lines], axis=0)
+            ax.plot(np.arange(n) + 0.5, rates, style, color=colour, marker='.',
                     label=f'{Path(name).stem} {key}')
-    ax.set_xlabel('episode on the shifted robot')
+    ax.set_xlabel('minutes of driving on the shifted robot')
     ax.set_ylabel('intervention rate')
-    ax.set_title(f'operator interventions, shift {results["shift"]} (3-episode mean)')
+    ax.set_title(f'operator interventions per minute, shift {results["shift"]}')
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -325,7 +361,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--trust-radius', type=float, default=AdaptationConfig.trust_radius)
     parser.add_argument('--window', type=int, default=AdaptationConfig.window)
     parser.add_argument('--features', default=AdaptationConfig.features,
-                        choices=['hidden', 'output'])
+                        choices=['gain', 'output', 'hidden'])
     parser.add_argument('--out', default='runs/adapt_eval')
     args = parser.parse_args(argv)
     config = AdaptationConfig(forgetting=args.forgetting, prior_precision=args.prior_precision,
