@@ -108,3 +108,56 @@ def test_corrections_override_and_change_later_behaviour(ros_env, tmp_path):
     finally:
         robot.close()
         controller.stop()
+
+
+@pytest.mark.slow
+def test_default_gain_adaptation_learns_to_push_harder(ros_env, tmp_path):
+    # The default (features gain): an operator who keeps driving 1.5x as fast and turning 1.5x
+    # as hard as the policy teaches it to do that itself, and a correction the other way on an
+    # axis (the operator's own plan) teaches nothing on that axis.
+    controller = Controller(ros_env, tmp_path, 'lnn_gain', policy='pibot_nav_cfc',
+                            adaptation='true', correction_timeout=0.3,
+                            adaptation_prior_precision=0.01, adaptation_window=0,
+                            diagnostics_period=0.3)
+    robot = FakeRobot('fake_robot_gain')
+    robot.teleop = robot.node.create_publisher(Twist, '/cmd_vel_teleop', 10)
+    diagnostics = []
+    robot.node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    try:
+        _wait_for_commands(robot, controller)
+        plain = _settled(robot, 2.0)
+        assert np.abs(plain) @ [1 / 0.22, 1 / 2.84] > 0.1, plain   # it does something
+        limits = np.array([0.22, 2.84])
+        wanted = np.clip(1.5 * plain, -limits, limits)
+        correction = Twist()
+        correction.linear.x, correction.angular.z = wanted
+        overridden = _settled(robot, 2.5, correction=correction)
+        np.testing.assert_allclose(overridden, wanted, atol=1e-6)
+        learned = _settled(robot, 2.0)
+        moving = np.abs(plain) > 0.05 * limits
+        ratio = learned[moving] / plain[moving]
+        assert np.all(np.abs(ratio - np.abs(wanted / plain)[moving]) < 0.1), (plain, learned)
+
+        diagnostics.clear()
+        assert robot.spin_until(lambda: diagnostics, 3.0)
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+        assert values['adaptation_features'] == 'gain'
+        gains = np.array([float(g) for g in values['adaptation_gains'].split()])
+        np.testing.assert_allclose(gains[moving], (wanted / plain)[moving], atol=0.1)
+        np.testing.assert_allclose(gains[~moving], 1.0, atol=1e-6)   # nothing to learn from
+
+        # The other way round on every moving axis: a plan, not a gain; the gains stay.
+        reverse = Twist()
+        reverse.linear.x, reverse.angular.z = np.where(moving, -wanted, wanted)
+        skipped_before = int(values['adaptation_skipped'])
+        _settled(robot, 1.0, correction=reverse)
+        diagnostics.clear()
+        assert robot.spin_until(lambda: diagnostics, 3.0)
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+        assert int(values['adaptation_skipped']) > skipped_before
+        np.testing.assert_allclose([float(g) for g in values['adaptation_gains'].split()],
+                                   gains, atol=1e-3)
+        assert all(math.isfinite(x) for _, v in robot.commands for x in v)
+    finally:
+        robot.close()
+        controller.stop()

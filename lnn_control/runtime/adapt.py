@@ -35,6 +35,23 @@ Because ``W`` starts at zero, the adapted policy equals the trained one exactly 
 correction (``y + 0``), and ``W`` is also the *change* from the original readout, so its norm is
 the readout drift.
 
+Three sizes of change (``AdaptationConfig.features``), smallest first:
+
+- ``'gain'`` (the default): ``W`` is held to one gain per action axis, ``action_j x (1 +
+  theta_j)`` in the action's own units (:class:`AxisGains`). It can only learn *how hard* to
+  push, not *where* to go: a stop stays a stop, no command changes sign, the policy's choice
+  of route is untouched. It learns only from corrections that agree in sign with the policy
+  on that axis (a correction the other way is the operator's own plan, not a gain). This is
+  the one that meets issue 7's two targets together in ``lnn_control.train.adapt_eval``:
+  on twice-weaker motors the CfC alone goes from 0.08 to ~0.8 success, and on the unshifted
+  robot afterwards it keeps its success (README, "Learning on the fly").
+- ``'output'``: ``phi`` = the policy's own normalised action ``y``, ``W`` a full affine map of
+  it (out x (out + 1)): cross-talk and offsets too. Recovers as much on the shifted robot
+  but forgets on the unshifted one (it learns offsets from the operator's plans).
+- ``'hidden'``: ``phi`` = the pre-readout state (the table above): the most expressive, the
+  readout the issue sketches. Bounded by the trust radius it keeps the unshifted behaviour
+  and recovers little; unbounded, it forgets.
+
 Why recursive least squares (RLS) with a forgetting factor
 -----------------------------------------------------------
 With the network frozen, fitting ``W`` to corrections is linear least squares, so it has a
@@ -54,8 +71,9 @@ snapshots and rollbacks are copies.
 
 Safety
 ------
-- Trust region: ``||W||_F <= trust_radius`` (normalised action units per unit feature); an
-  update that leaves the ball is projected back onto it (scaled).
+- Trust region: ``||W||_F <= trust_radius`` (normalised action units per unit feature), for
+  ``'gain'`` ``||gains - 1|| <= trust_radius`` and every gain >= ``GAIN_FLOOR``; an update
+  that leaves the region is projected back onto it (scaled).
 - Rollback: :class:`PerformanceMonitor` scores windows of control steps by the intervention
   rate (and near-collisions). A window no worse than the reference takes a snapshot of
   ``(W, P)``; ``patience`` bad windows in a row restore the last snapshot (a rollback). If the

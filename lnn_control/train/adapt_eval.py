@@ -4,6 +4,7 @@
 Experiment: does online readout adaptation (issue 7) help on a robot the policy never saw.
 
     python -m lnn_control.train.adapt_eval --shift gain=0.5 --seeds 3 --out runs/adapt_eval
+    python -m lnn_control.train.adapt_eval --report runs/a/adapt_eval.json runs/b/adapt_eval.json
 
 The experiment, per policy and seed:
 
@@ -28,7 +29,7 @@ The experiment, per policy and seed:
    policy on the shifted robot, and both on the unshifted robot (forgetting check).
 
 Intervention rate = fraction of control steps the operator drove. Reported: success rates,
-the intervention rate of the first and the last ``MINUTES`` minutes of driving (adapting vs
+the intervention rate of the first 30 s and the last 2 minutes of driving (adapting vs
 frozen), rollbacks and readout drift, as a Markdown table (``adapt_eval.md``), JSON, and a
 PNG of the intervention rate per minute of driving (mean over seeds).
 """
@@ -57,7 +58,10 @@ import numpy as np
 __all__ = ['Operator', 'run_episode', 'run_experiment', 'write_report', 'main']
 
 ENV_ID = 'lnn_control/PiBotNav-v0'
-MINUTES = 2   # intervention rate of the first and the last this many minutes of driving
+# The intervention rate is compared between the first FIRST_SECONDS of driving on the
+# shifted robot (before much is learned) and the last LAST_SECONDS.
+FIRST_SECONDS, LAST_SECONDS = 30.0, 120.0
+PLOT_BIN_SECONDS = 60.0
 
 
 class Operator:
@@ -239,19 +243,19 @@ def driving_time(episodes: Sequence[Dict[str, Any]]) -> Tuple[np.ndarray, np.nda
     return np.concatenate(times), np.concatenate(flags)
 
 
-def timeline(episodes: Sequence[Dict[str, Any]], minute: float = 60.0) -> np.ndarray:
-    """Return the intervention rate per ``minute`` s of driving (full minutes only)."""
+def timeline(episodes: Sequence[Dict[str, Any]], seconds: float = 60.0) -> np.ndarray:
+    """Return the intervention rate per ``seconds`` of driving (full bins only)."""
     t, f = driving_time(episodes)
-    full = int(t[-1] // minute)
-    bins = (t // minute).astype(int)
+    full = int(sum(e['seconds'] for e in episodes) // seconds)
+    bins = (t // seconds).astype(int)
     keep = bins < full
     return np.bincount(bins[keep], weights=f[keep], minlength=full) / np.maximum(
         1, np.bincount(bins[keep], minlength=full))
 
 
-def _first_last(episodes: Sequence[Dict[str, Any]], seconds: float) -> Tuple[float, float]:
+def _first_last(episodes: Sequence[Dict[str, Any]]) -> Tuple[float, float]:
     t, f = driving_time(episodes)
-    return float(f[t < seconds].mean()), float(f[t > t[-1] - seconds].mean())
+    return float(f[t < FIRST_SECONDS].mean()), float(f[t > t[-1] - LAST_SECONDS].mean())
 
 
 def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -269,8 +273,8 @@ def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     for key in ('frozen', 'adapting'):
         out[f'{key}_first'] = float(np.mean([rate(r, key, first) for r in runs]))
         out[f'{key}_last'] = float(np.mean([rate(r, key, last) for r in runs]))
-        first_last = np.array([_first_last(r[key], 60.0 * MINUTES) for r in runs])
-        out[f'{key}_first_minutes'], out[f'{key}_last_minutes'] = first_last.mean(axis=0)
+        first_last = np.array([_first_last(r[key]) for r in runs])
+        out[f'{key}_first_seconds'], out[f'{key}_last_seconds'] = first_last.mean(axis=0)
         out[f'{key}_operator_success'] = float(np.mean([np.mean([e['success'] for e in r[key]])
                                                         for r in runs]))
     out['drift'] = float(np.mean([r['drift'] for r in runs]))
@@ -286,12 +290,12 @@ def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 def markdown(results: Dict[str, Any]) -> str:
     """Return the results table as Markdown."""
+    span = f'interventions first {FIRST_SECONDS:g} s -> last {LAST_SECONDS:g} s'
     lines = [f'Shift `{results["shift"]}`, {results["seeds"]} seeds x {results["episodes"]} '
              f'episodes with the operator, {results["eval_episodes"]} held-out autonomous '
              f'episodes per evaluation (mean +- std over seeds).', '',
              '| policy | clean, original | shifted, original | shifted, adapted | '
-             f'recovered | clean, adapted | kept | interventions first -> last {MINUTES} min, '
-             f'frozen | interventions first -> last {MINUTES} min, adapting | drift | '
+             f'recovered | clean, adapted | kept | {span}, frozen | {span}, adapting | drift | '
              f'rollbacks |',
              '|---|---|---|---|---|---|---|---|---|---|---|']
     for name, entry in results['policies'].items():
@@ -305,34 +309,63 @@ def markdown(results: Dict[str, Any]) -> str:
             f'| {name} | {pm("original_clean")} | {pm("original_shifted")} | '
             f'{pm("adapted_shifted")} | {"n/a" if rec is None else f"{rec:.0%}"} | '
             f'{pm("adapted_clean")} | {"n/a" if kept is None else f"{kept:.0%}"} | '
-            f'{s["frozen_first_minutes"]:.3f} -> {s["frozen_last_minutes"]:.3f} | '
-            f'{s["adapting_first_minutes"]:.3f} -> {s["adapting_last_minutes"]:.3f} | '
+            f'{s["frozen_first_seconds"]:.3f} -> {s["frozen_last_seconds"]:.3f} | '
+            f'{s["adapting_first_seconds"]:.3f} -> {s["adapting_last_seconds"]:.3f} | '
             f'{s["drift"]:.2f} | {s["rollbacks"]:.1f} |')
     return '\n'.join(lines) + '\n'
 
 
 def plot(results: Dict[str, Any], path: Path) -> None:
-    """PNG: intervention rate per minute of driving (mean over seeds), frozen dashed."""
+    """PNG: intervention rate per minute of driving (mean over seeds), a panel per policy."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=90)
-    for k, (name, entry) in enumerate(results['policies'].items()):
-        colour = f'C{k}'
+    names = list(results['policies'])
+    cols = min(2, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), dpi=90,
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        runs = results['policies'][name]['runs']
         for key, style in (('frozen', '--'), ('adapting', '-')):
-            lines = [timeline(r[key]) for r in entry['runs']]
+            lines = [timeline(r[key], PLOT_BIN_SECONDS) for r in runs]
             n = min(line.size for line in lines)
             rates = np.mean([line[:n] for line in lines], axis=0)
-            ax.plot(np.arange(n) + 0.5, rates, style, color=colour, marker='.',
-                    label=f'{Path(name).stem} {key}')
-    ax.set_xlabel('minutes of driving on the shifted robot')
-    ax.set_ylabel('intervention rate')
-    ax.set_title(f'operator interventions per minute, shift {results["shift"]}')
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
+            ax.plot((np.arange(n) + 0.5) * PLOT_BIN_SECONDS / 60.0, rates, style, marker='.',
+                    color='C0' if key == 'adapting' else 'C3', label=key)
+        ax.set_title(Path(name).stem, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel('minutes of driving, shifted robot')
+    for ax in axes[:, 0]:
+        ax.set_ylabel('intervention rate')
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f'operator interventions per minute, shift {results["shift"]} '
+                 f'(mean of {results["seeds"]} seeds)', fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def merge(parts: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """
+    Merge results of runs with the same settings (e.g. policies run in parallel processes).
+
+    Summaries are recomputed from the stored episodes, so reports made by older versions of
+    this module are summarised as the current one does.
+    """
+    merged = dict(parts[0], policies={})
+    for part in parts:
+        for key in ('shift', 'seeds', 'episodes', 'eval_episodes', 'config'):
+            if part[key] != merged[key]:
+                raise ValueError(f'cannot merge results with different {key}: '
+                                 f'{part[key]!r} and {merged[key]!r}')
+        for name, entry in part['policies'].items():
+            merged['policies'][name] = {'runs': entry['runs'],
+                                        'summary': _summary(entry['runs'])}
+    return merged
 
 
 def write_report(results: Dict[str, Any], out: Path) -> Dict[str, Path]:
@@ -350,10 +383,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('--policies', nargs='+',
-                        default=['pibot_nav_cfc', 'pibot_nav_gru', 'pibot_nav_mlp'])
+                        default=['pibot_nav_cfc', 'pibot_nav_ltc', 'pibot_nav_gru',
+                                 'pibot_nav_mlp'])
     parser.add_argument('--shift', default='gain=0.5')
     parser.add_argument('--seeds', type=int, default=3)
-    parser.add_argument('--episodes', type=int, default=30)
+    parser.add_argument('--episodes', type=int, default=20)
     parser.add_argument('--eval-episodes', type=int, default=20)
     parser.add_argument('--forgetting', type=float, default=AdaptationConfig.forgetting)
     parser.add_argument('--prior-precision', type=float,
@@ -363,7 +397,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--features', default=AdaptationConfig.features,
                         choices=['gain', 'output', 'hidden'])
     parser.add_argument('--out', default='runs/adapt_eval')
+    parser.add_argument('--report', nargs='+', metavar='JSON',
+                        help='run nothing: merge these adapt_eval.json files into one report')
     args = parser.parse_args(argv)
+    if args.report:
+        results = merge([json.loads(Path(f).read_text()) for f in args.report])
+        paths = write_report(results, Path(args.out))
+        print(markdown(results))
+        print('wrote', ', '.join(str(p) for p in paths.values()))
+        return
     config = AdaptationConfig(forgetting=args.forgetting, prior_precision=args.prior_precision,
                               trust_radius=args.trust_radius, window=args.window,
                               features=args.features)
