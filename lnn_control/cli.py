@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import sys
 from typing import Callable, Dict, List, Optional
 
@@ -194,7 +195,6 @@ def _eval(args: argparse.Namespace) -> int:
     for key, value in rows:
         print(f'{key:<10} {value}')
     if args.json:
-        from pathlib import Path
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + '\n')
@@ -324,9 +324,18 @@ def _dataset(args: argparse.Namespace) -> int:
 
 def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('policy', help='policy file or built-in name (never overwritten)')
-    p.add_argument('--corrections', required=True,
+    p.add_argument('--corrections', required=True, nargs='+', metavar='FILE_OR_BAG',
                    help='recorded corrections: .npz (obs, dt, action with NaN rows where the '
-                        'policy drove, episode_start) or .csv (see lnn_control.runtime.adapt)')
+                        'policy drove, episode_start) or .csv (see lnn_control.runtime.adapt), '
+                        'or rosbag2 recordings (folders, .mcap, .db3) of the robot with its '
+                        'operator: /scan, /odom, /goal_pose and the correction topic')
+    for role, default in (('scan', '/scan'), ('odom', '/odom'), ('goal', '/goal_pose'),
+                          ('correction', '/cmd_vel_teleop')):
+        p.add_argument(f'--{role}-topic', default=default, metavar='TOPIC',
+                       help=f'in bags (default: {default})')
+    p.add_argument('--correction-timeout', type=float, default=0.5,
+                   help='in bags: a correction covers the steps this long after it (s, the '
+                        "controller's correction_timeout; default: 0.5)")
     p.add_argument('--out', help='the new policy file (default: '
                                  '<policy>_adapted_<UTC time>.safetensors here)')
     p.add_argument('--trust-radius', type=float, default=1.0)
@@ -344,19 +353,34 @@ def _finetune(args: argparse.Namespace) -> int:
                                            read_corrections)
     from lnn_control.runtime.base import PolicyFormatError
     from lnn_control.runtime.policy import load_policy
+    sources = [Path(f) for f in args.corrections]
     try:
         policy = load_policy(args.policy)
         config = AdaptationConfig(trust_radius=args.trust_radius, forgetting=args.forgetting,
                                   prior_precision=args.prior_precision,
                                   features=args.features)
-        adapter = finetune(policy, read_corrections(args.corrections), config)
+        if any(f.is_dir() or f.suffix in ('.mcap', '.db3') for f in sources):
+            from lnn_control.ros.bags import BagOptions, corrections_from_bags
+            options = BagOptions(
+                scan_topic=args.scan_topic, odom_topic=args.odom_topic,
+                goal_topic=args.goal_topic, cmd_topic='', correction_topic=args.correction_topic,
+                correction_timeout=args.correction_timeout, min_length=1)
+            data = corrections_from_bags(sources, policy.spec.observer, options)
+        elif len(sources) == 1:
+            data = read_corrections(sources[0])
+        else:
+            raise ValueError('give one .npz/.csv corrections file, or rosbag2 recordings')
+        adapter = finetune(policy, data, config)
         out = args.out or default_adapted_path(policy, '.')
-        path = adapter.save(out, corrections_file=str(args.corrections))
+        path = adapter.save(out, corrections_file=', '.join(str(f) for f in sources))
     except (PolicyFormatError, FileNotFoundError, OSError, ValueError) as exc:
         print(f'lnn-control finetune: error: {exc}', file=sys.stderr)
         return 2
-    print(f'corrections {adapter.corrections} (rejected {adapter.rejected}), readout drift '
-          f'{adapter.drift:.4f}, rollbacks {adapter.rollbacks}')
+    gains = '' if adapter.gain is None else ', gains ' + ' '.join(f'{g:.3f}' for g in
+                                                                   adapter.gain)
+    print(f'corrections {adapter.corrections} (rejected {adapter.rejected}, skipped '
+          f'{adapter.skipped}), drift {adapter.drift:.4f}{gains}, rollbacks '
+          f'{adapter.rollbacks}')
     print(f'wrote {path}')
     return 0
 

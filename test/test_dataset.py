@@ -16,6 +16,7 @@ import sys
 from lnn_control.ros import readings
 from lnn_control.ros.bags import BagError
 from lnn_control.ros.bags import BagOptions
+from lnn_control.ros.bags import corrections_from_bags
 from lnn_control.ros.bags import read_bags
 from lnn_control.runtime.observer import Observer
 from lnn_control.train.dataset import DatasetError
@@ -290,6 +291,46 @@ def test_format_round_trip_and_refusals(tmp_path):
 
 # -- the CLI and lnn-control train --------------------------------------------------------------
 @pytest.mark.slow
+def test_corrections_from_a_bag_then_cli_finetune(tmp_path, capsys):
+    # An operator on /cmd_vel_teleop (plain Twist, 10 Hz) from t = 101.0 to 101.9 s; 20 Hz
+    # odometry from t = 100. A correction covers the steps up to 0.5 s after it: 101.0-102.4.
+    items = drive(seconds=4.0)
+    teleop = [(101.0 + 0.1 * i, '/cmd_vel_teleop', _cmd(0.0, 0.1, 0.5 + 0.01 * i, False))
+              for i in range(10)]
+    bag = write_bag(tmp_path / 'bag', sorted(items + teleop, key=lambda i: i[0]))
+    from lnn_control.runtime.policy import load_policy
+    observer = load_policy('pibot_nav_cfc').spec.observer
+    data = corrections_from_bags([bag], observer)
+    t = 100.0 + np.arange(80) / 20.0
+    fresh = (t >= 101.0 - 1e-9) & (t <= 102.4 + 1e-9)
+    np.testing.assert_array_equal(np.isfinite(data.action).all(axis=1), fresh)
+    latest = np.minimum(np.floor((t[fresh] - 101.0) / 0.1 + 1e-6), 9)
+    np.testing.assert_allclose(data.action[fresh], np.stack(
+        [np.full(latest.size, 0.1), 0.5 + 0.01 * latest], 1), atol=1e-6)
+    # The same observations and dt as a data set from the same bag (no labels needed).
+    plain = read_bags([bag], observer)
+    np.testing.assert_array_equal(data.obs, plain['obs'])
+    np.testing.assert_array_equal(data.dt, plain['dt'])
+    assert data.episode_start.tolist() == [True] + [False] * 79
+
+    from lnn_control.cli import main
+    out = tmp_path / 'tuned.safetensors'
+    assert main(['finetune', 'pibot_nav_cfc', '--corrections', str(bag), '--features',
+                 'hidden', '--out', str(out)]) == 0
+    assert f'corrections {int(fresh.sum())} ' in capsys.readouterr().out
+    tuned = load_policy(out)
+    assert tuned.spec.kind == 'adapted'
+    assert tuned.spec.provenance['corrections'] == int(fresh.sum())
+    # No correction topic in the bag: refused, naming it.
+    plain_bag = write_bag(tmp_path / 'plain', items)
+    assert main(['finetune', 'pibot_nav_cfc', '--corrections', str(plain_bag)]) == 2
+    assert 'no /cmd_vel_teleop topic' in capsys.readouterr().err
+    late = write_bag(tmp_path / 'late', items + [(105.0, '/cmd_vel_teleop',
+                                                   _cmd(0.0, 0.1, 0.5, False))])
+    with pytest.raises(BagError, match='no step was corrected'):
+        corrections_from_bags([late], observer)
+
+
 def test_cli_from_bag_then_train_on_it(tmp_path):
     bag = write_bag(tmp_path / 'bag', drive(seconds=6.0, goal=(1.19, 0.6)))
     out = tmp_path / 'data.npz'

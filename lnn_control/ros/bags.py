@@ -19,6 +19,9 @@ topic           type                                                role
 ``/odom``       nav_msgs/msg/Odometry                               trigger: one step each
 ``/goal_pose``  geometry_msgs/msg/PoseStamped                       goal, held until changed
 ``/cmd_vel``    geometry_msgs/msg/TwistStamped or .../Twist         the label (v, w)
+(off)           geometry_msgs/msg/Twist or .../TwistStamped         operator corrections
+                                                                    (``/cmd_vel_teleop``,
+                                                                    ``corrections_from_bags``)
 ==============  ==================================================  ========================
 
 How a recording becomes steps, mirroring ``ControllerCore`` (pibot mode, odometry trigger):
@@ -56,11 +59,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from lnn_control.ros import readings
+from lnn_control.runtime.adapt import Corrections
 from lnn_control.runtime.observer import Observer
 from lnn_control.runtime.observer import ObserverConfig
 import numpy as np
 
-__all__ = ['BagError', 'BagOptions', 'read_bags', 'bag_topics', 'TOPIC_TYPES']
+__all__ = ['BagError', 'BagOptions', 'read_bags', 'corrections_from_bags', 'bag_topics',
+           'TOPIC_TYPES']
 
 # role -> message types accepted for it (rosbags names).
 TOPIC_TYPES: Dict[str, Tuple[str, ...]] = {
@@ -68,8 +73,9 @@ TOPIC_TYPES: Dict[str, Tuple[str, ...]] = {
     'odom': ('nav_msgs/msg/Odometry',),
     'goal': ('geometry_msgs/msg/PoseStamped',),
     'cmd': ('geometry_msgs/msg/TwistStamped', 'geometry_msgs/msg/Twist'),
+    'correction': ('geometry_msgs/msg/Twist', 'geometry_msgs/msg/TwistStamped'),
 }
-_ORDER = ('goal', 'scan', 'cmd', 'odom')   # tie-break of equal receive times
+_ORDER = ('goal', 'scan', 'correction', 'cmd', 'odom')   # tie-break of equal receive times
 
 
 class BagError(ValueError):
@@ -82,7 +88,11 @@ class BagOptions:
     Topic names and the pairing rules (times in seconds; see the module docstring).
 
     Attributes:
-        scan_topic, odom_topic, goal_topic, cmd_topic: topic names in the bag.
+        scan_topic, odom_topic, goal_topic, cmd_topic: topic names in the bag;
+            ``cmd_topic`` '' reads no labels (``act`` is NaN: for corrections only).
+        correction_topic: operator corrections (issue 7: ``/cmd_vel_teleop``), '' for none.
+            A step is corrected when a correction arrived at most ``correction_timeout``
+            before it, the controller's rule (``runtime.adapt.Corrector``).
         odom_frame: frame goals must be in (as the node's ``odom_frame``).
         goal_frames: further frames accepted as equal to the odom frame (e.g. 'map').
         hold: an earlier command labels a step if it arrived at most this long before.
@@ -97,6 +107,8 @@ class BagOptions:
     odom_topic: str = '/odom'
     goal_topic: str = '/goal_pose'
     cmd_topic: str = '/cmd_vel'
+    correction_topic: str = ''
+    correction_timeout: float = 0.5
     odom_frame: str = 'odom'
     goal_frames: Tuple[str, ...] = ()
     hold: float = 0.5
@@ -106,7 +118,7 @@ class BagOptions:
     goal_tolerance: float = 0.15
 
     def __post_init__(self) -> None:
-        for name in ('hold', 'stale', 'gap', 'goal_tolerance'):
+        for name in ('hold', 'stale', 'gap', 'goal_tolerance', 'correction_timeout'):
             value = float(getattr(self, name))
             if not 0.0 <= value < math.inf:
                 raise ValueError(f'{name} must be >= 0 and finite, got {value}')
@@ -118,8 +130,9 @@ class BagOptions:
 
     def topics(self) -> Dict[str, str]:
         """Return role -> topic name."""
-        return {'scan': self.scan_topic, 'odom': self.odom_topic, 'goal': self.goal_topic,
-                'cmd': self.cmd_topic}
+        topics = {'scan': self.scan_topic, 'odom': self.odom_topic, 'goal': self.goal_topic,
+                  'cmd': self.cmd_topic, 'correction': self.correction_topic}
+        return {role: topic for role, topic in topics.items() if topic}
 
 
 def _open(path: Path) -> Any:
@@ -224,7 +237,7 @@ def _convert(role: str, msg: Any, options: BagOptions) -> Tuple[Any, str]:
     twist = msg.twist if hasattr(msg, 'twist') else msg     # TwistStamped or Twist
     command = np.array([twist.linear.x, twist.angular.z], dtype=np.float32)
     if not np.isfinite(command).all():
-        return None, 'non_finite_command'
+        return None, f'non_finite_{"command" if role == "cmd" else role}'
     return command, ''
 
 
@@ -250,13 +263,15 @@ class _Builder:
         self.episodes.append(episode)
 
     def add(self, obs: np.ndarray, stamp: float, act: np.ndarray, odom: Any, goal: Any,
-            source: str) -> None:
+            source: str, correction: Optional[np.ndarray]) -> None:
         if self.current is None:
-            self.current = {'obs': [], 'stamp': [], 'act': [], 'source': source}
+            self.current = {'obs': [], 'stamp': [], 'act': [], 'correction': [],
+                            'source': source}
         c = self.current
         c['obs'].append(obs)
         c['stamp'].append(stamp)
         c['act'].append(act)
+        c['correction'].append(_NO_ACTION if correction is None else correction)
         c['last'] = (odom, goal)
 
 
@@ -267,7 +282,10 @@ def _steps(path: Path, events: List[Tuple[float, int, str, Any]], builder: _Buil
     scan_time = -math.inf
     last_cmd: Optional[np.ndarray] = None
     last_cmd_time = -math.inf
-    pending: Optional[Tuple[np.ndarray, float, Any, float]] = None   # awaiting its command
+    last_correction: Optional[np.ndarray] = None
+    last_correction_time = -math.inf
+    # (obs, stamp, odom, receive time, correction): a step awaiting its command
+    pending: Optional[Tuple[np.ndarray, float, Any, float, Optional[np.ndarray]]] = None
     last_stamp = math.nan
     source = str(path)
 
@@ -276,15 +294,17 @@ def _steps(path: Path, events: List[Tuple[float, int, str, Any]], builder: _Buil
         nonlocal pending
         if pending is None:
             return
-        obs, stamp, odom, received = pending
+        obs, stamp, odom, received, correction = pending
         pending = None
+        if not o.cmd_topic:
+            command = _NO_ACTION
         if command is None:
             command = _held(last_cmd, last_cmd_time, received, o.hold)
         if command is None:
             builder.drop('no_command')
             builder.end()
             return
-        builder.add(obs, stamp, command, odom, goal, source)
+        builder.add(obs, stamp, command, odom, goal, source, correction)
 
     for time, _, role, reading in events:
         if role == 'cmd':
@@ -292,6 +312,8 @@ def _steps(path: Path, events: List[Tuple[float, int, str, Any]], builder: _Buil
                 # An answer later than ``hold`` (odometry stopped meanwhile) is not one.
                 settle(reading if time - pending[3] <= o.hold else None)
             last_cmd, last_cmd_time = reading, time
+        elif role == 'correction':
+            last_correction, last_correction_time = reading, time
         elif role == 'scan':
             scan, scan_time = reading, time
         elif role == 'goal':
@@ -318,9 +340,15 @@ def _steps(path: Path, events: List[Tuple[float, int, str, Any]], builder: _Buil
                 builder.drop('stale_scan')
                 builder.end()
                 continue
-            pending = (builder.observer.observe(scan, reading, goal), stamp, reading, time)
+            correction = _held(last_correction, last_correction_time, time,
+                               o.correction_timeout)
+            pending = (builder.observer.observe(scan, reading, goal), stamp, reading, time,
+                       correction)
     settle(None)
     builder.end()
+
+
+_NO_ACTION = np.full(2, np.nan, dtype=np.float32)
 
 
 def _held(command: Optional[np.ndarray], since: float, now: float, hold: float
@@ -347,7 +375,9 @@ def read_bags(paths: Sequence[Union[str, os.PathLike]],
     Returns:
         The keyword arguments of :class:`lnn_control.train.dataset.SequenceDataset`: ``obs``
         (N, O), ``dt`` (N,), ``act`` (N, 2), ``stamp`` (N,), ``lengths`` (E,), ``success``
-        (E,) and ``meta`` (observer config and names, options, sources, dropped counts).
+        (E,) and ``meta`` (observer config and names, options, sources, dropped counts);
+        with a ``correction_topic`` also ``correction`` (N, 2), NaN rows where none was
+        fresh.
 
     Raises:
         BagError: unreadable bag, missing or mistyped topic, or no usable step at all.
@@ -372,9 +402,10 @@ def read_bags(paths: Sequence[Union[str, os.PathLike]],
     dts = [np.diff(np.asarray(e['stamp'], dtype=np.float64)) for e in builder.episodes]
     flat = np.concatenate(dts) if dts else np.zeros(0)
     nominal = float(np.median(flat)) if flat.size else 0.05
-    obs, dt, act, stamp, lengths, success = [], [], [], [], [], []
+    obs, dt, act, stamp, lengths, success, correction = [], [], [], [], [], [], []
     for episode, diffs in zip(builder.episodes, dts):
         obs.append(np.stack(episode['obs']))
+        correction.append(np.stack(episode['correction']))
         dt.append(np.concatenate([[nominal], diffs]))
         act.append(np.stack(episode['act']))
         stamp.append(np.asarray(episode['stamp'], dtype=np.float64))
@@ -391,7 +422,39 @@ def read_bags(paths: Sequence[Union[str, os.PathLike]],
         'sources': sources,
         'dropped': dict(sorted(dropped.items())),
     }
-    return {'obs': np.concatenate(obs), 'dt': np.concatenate(dt).astype(np.float32),
-            'act': np.concatenate(act), 'stamp': np.concatenate(stamp),
-            'lengths': np.asarray(lengths, dtype=np.int64),
-            'success': np.asarray(success, dtype=bool), 'meta': meta}
+    arrays = {'obs': np.concatenate(obs), 'dt': np.concatenate(dt).astype(np.float32),
+              'act': np.concatenate(act), 'stamp': np.concatenate(stamp),
+              'lengths': np.asarray(lengths, dtype=np.int64),
+              'success': np.asarray(success, dtype=bool), 'meta': meta}
+    if options.correction_topic:
+        arrays['correction'] = np.concatenate(correction)
+    return arrays
+
+
+def corrections_from_bags(paths: Sequence[Union[str, os.PathLike]],
+                          observer: Union[ObserverConfig, Mapping[str, Any], None] = None,
+                          options: Optional[BagOptions] = None) -> Corrections:
+    """
+    Read a recorded drive with operator corrections for ``lnn-control finetune`` (issue 7).
+
+    Every odometry step of the bags becomes a step of the replay (observation and header-stamp
+    ``dt`` as in :func:`read_bags`); its action is the correction that was fresh at that step
+    (the last message on ``correction_topic`` at most ``correction_timeout`` old), NaN where
+    the policy drove. ``cmd_topic`` is not needed (default options read none).
+
+    Raises:
+        BagError: as :func:`read_bags`, or when no step was corrected.
+
+    """
+    options = options or BagOptions(cmd_topic='', correction_topic='/cmd_vel_teleop')
+    if not options.correction_topic:
+        raise BagError('reading corrections needs a correction topic')
+    arrays = read_bags(paths, observer, options)
+    corrected = int(np.isfinite(arrays['correction']).all(axis=1).sum())
+    if not corrected:
+        raise BagError(f'{", ".join(str(p) for p in paths)}: no step was corrected (no '
+                       f'{options.correction_topic} message within '
+                       f'{options.correction_timeout:g} s of an odometry step)')
+    starts = np.zeros(arrays['dt'].size, dtype=bool)
+    starts[np.concatenate([[0], np.cumsum(arrays['lengths'])[:-1]])] = True
+    return Corrections(arrays['obs'], arrays['dt'], arrays['correction'], starts)
