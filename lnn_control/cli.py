@@ -376,8 +376,8 @@ def _finetune(args: argparse.Namespace) -> int:
     except (PolicyFormatError, FileNotFoundError, OSError, ValueError) as exc:
         print(f'lnn-control finetune: error: {exc}', file=sys.stderr)
         return 2
-    gains = '' if adapter.gain is None else ', gains ' + ' '.join(f'{g:.3f}' for g in
-                                                                   adapter.gain)
+    gains = ('' if adapter.gain is None
+             else ', gains ' + ' '.join(f'{g:.3f}' for g in adapter.gain))
     print(f'corrections {adapter.corrections} (rejected {adapter.rejected}, skipped '
           f'{adapter.skipped}), drift {adapter.drift:.4f}{gains}, rollbacks '
           f'{adapter.rollbacks}')

@@ -325,8 +325,8 @@ def test_corrections_from_a_bag_then_cli_finetune(tmp_path, capsys):
     plain_bag = write_bag(tmp_path / 'plain', items)
     assert main(['finetune', 'pibot_nav_cfc', '--corrections', str(plain_bag)]) == 2
     assert 'no /cmd_vel_teleop topic' in capsys.readouterr().err
-    late = write_bag(tmp_path / 'late', items + [(105.0, '/cmd_vel_teleop',
-                                                   _cmd(0.0, 0.1, 0.5, False))])
+    teleop_late = (105.0, '/cmd_vel_teleop', _cmd(0.0, 0.1, 0.5, False))
+    late = write_bag(tmp_path / 'late', items + [teleop_late])
     with pytest.raises(BagError, match='no step was corrected'):
         corrections_from_bags([late], observer)
 

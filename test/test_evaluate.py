@@ -60,7 +60,7 @@ def test_parse_round_trips_and_accepts_aliases():
         assert Perturbation.coerce(clean).is_clean and Perturbation.coerce(clean).label == 'clean'
     assert Perturbation(gain=(1.0, 1.0)).is_clean
     assert Perturbation(mass=1.5).env_kwargs() == {'mass_scale': 1.5}
-    assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain'}
+    assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain', 'lidar'}
 
 
 @pytest.mark.parametrize('text, message', [
@@ -91,6 +91,10 @@ def test_nav_knobs_map_to_the_envs_own_arguments():
     assert (base.mass_scale, base.friction_scale, base.n_obstacles) == (1.5, 0.5, 3)
     np.testing.assert_allclose(base.motor_gain, [0.9, 1.1])
     assert nominal_dt(env) == pytest.approx(0.05)
+    assert make_env(NAV, perturb='lidar=10').unwrapped.lidar_yaw == 10.0
+    # The wrapped envs have no lidar: refused, not silently ignored.
+    with pytest.raises(ValueError, match='perturbation lidar needs an env with that sensor'):
+        make_env(IP, perturb='lidar=5')
     with pytest.raises(ValueError, match='both'):
         make_env(NAV, perturb='drop=0.2', drop=0.1)
 

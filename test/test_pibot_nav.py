@@ -107,6 +107,22 @@ def test_lidar_ranges_and_no_return_beams():
     assert np.all(obs[[0, 3, 6, 9]] < 1.0)
 
 
+def test_rotated_lidar_mount_shifts_the_reported_beams():
+    # Mounted 10 deg counter-clockwise, beam i looks where beam i + 10 of a straight mount
+    # looks; the scan is reported at the straight angles, so the world appears rotated.
+    options = {'start': (0.3, -0.2, 0.4), 'goal': (1.5, 1.5),
+               'obstacles': [(3, 1.0, 0.0, 0.0), (9, -0.8, 0.6, 0.3)]}
+    straight, rotated = PiBotNavEnv(), PiBotNavEnv(lidar_yaw=10.0)
+    straight.reset(seed=0, options=options)
+    rotated.reset(seed=0, options=options)
+    expected = np.roll(straight.scan.ranges, -10)
+    assert rotated.scan.angle_min == straight.scan.angle_min
+    np.testing.assert_allclose(rotated.scan.ranges, expected, atol=1e-4)
+    assert not np.allclose(rotated.scan.ranges, straight.scan.ranges, atol=1e-2)
+    with pytest.raises(ValueError, match='lidar_yaw'):
+        PiBotNavEnv(lidar_yaw=math.nan)
+
+
 def test_obstacles_are_seen_where_they_are():
     env = PiBotNavEnv()
     env.reset(seed=0, options={'start': (0.0, 0.0, 0.0), 'goal': (-1.5, 1.5),

@@ -104,6 +104,9 @@ privileged experts (``lnn_control.envs.experts``) and DAgger.
 | `friction_scale`    | float           | 1       | factor on every geom's friction               |
 | `motor_gain`        | float or (l, r) | 1       | wheel speed = gain x commanded speed, per     |
 |                     |                 |         | wheel (unequal gains make the robot drift)    |
+| `lidar_yaw`         | float           | 0       | the lidar is mounted rotated by this many     |
+|                     |                 |         | degrees (CCW); its beams are reported at the  |
+|                     |                 |         | angles of a straight mount (a sensing shift)  |
 | `observer`          | ObserverConfig  | default | observation (dict accepted)                   |
 | `actuator`          | ActuatorConfig  | default | command limits and action space (dict ok)     |
 | `odom_rate`         | float           | 20      | odometry / control rate (Hz)                  |
@@ -240,6 +243,7 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
         mass_scale: float = 1.0,
         friction_scale: float = 1.0,
         motor_gain: Union[float, Sequence[float]] = 1.0,
+        lidar_yaw: float = 0.0,
         observer: Union[ObserverConfig, Mapping[str, Any], None] = None,
         actuator: Union[ActuatorConfig, Mapping[str, Any], None] = None,
         odom_rate: float = 20.0,
@@ -258,7 +262,7 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
     ) -> None:
         utils.EzPickle.__init__(
             self, n_obstacles, goal_tolerance, min_goal_distance, time_limit, obs_noise, drop,
-            dt_jitter, action_delay, mass_scale, friction_scale, motor_gain, observer,
+            dt_jitter, action_delay, mass_scale, friction_scale, motor_gain, lidar_yaw, observer,
             actuator, odom_rate, scan_rate, progress_weight, goal_reward, collision_penalty,
             time_penalty, timestep, xml_file, render_mode, width, height, default_camera_config,
             **kwargs)
@@ -283,6 +287,9 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
         self.mass_scale = float(mass_scale)
         self.friction_scale = float(friction_scale)
         self.motor_gain = np.broadcast_to(np.asarray(motor_gain, dtype=np.float64), (2,)).copy()
+        if not math.isfinite(lidar_yaw):
+            raise ValueError(f'lidar_yaw must be finite (degrees), got {lidar_yaw}')
+        self.lidar_yaw = float(lidar_yaw)
         self.weights = {'progress': float(progress_weight), 'goal': float(goal_reward),
                         'collision': float(collision_penalty), 'time': float(time_penalty)}
         self.observer = Observer(observer)
@@ -352,7 +359,9 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
                               float(math.hypot(size[0], size[1]))))
         self._slots = slots   # (mocap id, geom id, shape, a, b, bounding radius)
         self._slot_height = float(m.geom_size[m.geom('obstacle_0').id][1])
-        angles = np.arange(SCAN_BEAMS) * (2.0 * math.pi / SCAN_BEAMS)
+        # Beam i is reported at angle i * increment; a rotated mount points it elsewhere.
+        angles = (np.arange(SCAN_BEAMS) * (2.0 * math.pi / SCAN_BEAMS)
+                  + math.radians(self.lidar_yaw))
         self._beams = np.stack([np.cos(angles), np.sin(angles), np.zeros(SCAN_BEAMS)], 1)
         self._geomgroup = np.zeros(6, dtype=np.uint8)
         self._geomgroup[_OBSTACLE_GROUP] = 1

@@ -37,11 +37,14 @@ or the dataclass fields). Defaults mean "clean".
 |            |         | and frictionloss: the pendulums have no contacts)                |
 | `gain`     | 1       | actuator gain: a factor, or one per actuator (``gain=0.9:1.1``:    |
 |            |         | PiBotNav's left and right wheels)                                 |
+| `lidar`    | 0       | the lidar is mounted rotated by this many degrees (counter-      |
+|            |         | clockwise) while the software assumes it is straight; PiBotNav   |
+|            |         | only (the wrapper refuses it: its envs have no lidar)            |
 
 ``lnn_control/PiBotNav-v0`` implements all of them itself (the knobs map to its ``obs_noise``,
-``drop``, ``dt_jitter``, ``action_delay``, ``mass_scale``, ``friction_scale`` and
-``motor_gain`` arguments). Any other Gymnasium ``MujocoEnv`` (``InvertedPendulum-v5``,
-``InvertedDoublePendulum-v5``) is wrapped by :class:`PerturbedMujocoEnv`, which applies them
+``drop``, ``dt_jitter``, ``action_delay``, ``mass_scale``, ``friction_scale``,
+``motor_gain`` and ``lidar_yaw`` arguments). Any other Gymnasium ``MujocoEnv``
+(``InvertedPendulum-v5``, ``InvertedDoublePendulum-v5``) is wrapped by :class:`PerturbedMujocoEnv`, which applies them
 the same way: the elapsed time is made real by varying the env's ``frame_skip`` step by step,
 so ``info['dt']`` is always the simulated time the step took.
 
@@ -118,6 +121,10 @@ def _fraction(value: float) -> bool:
     return 0.0 <= value < 1.0
 
 
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Knob:
     """
@@ -155,7 +162,10 @@ KNOBS: Dict[str, Knob] = {k.name: k for k in (
          _scale_friction),
     Knob('gain', 1.0, _positive, 'a factor (or one per actuator, a:b), finite and > 0',
          'motor_gain', _scale_gain, per_actuator=True),
+    Knob('lidar', 0.0, _finite, 'degrees, finite', 'lidar_yaw'),
 )}
+# Knobs only envs with the sensor implement (not the wrapper).
+_NATIVE_ONLY = frozenset({'lidar'})
 _ALIASES: Dict[str, str] = {alias: k.name for k in KNOBS.values()
                             for alias in (k.name, k.env_kwarg, *k.aliases)}
 
@@ -216,6 +226,7 @@ class Perturbation:
     mass: float = 1.0
     friction: float = 1.0
     gain: Union[float, Tuple[float, ...]] = 1.0
+    lidar: float = 0.0
 
     def __post_init__(self) -> None:
         for knob in KNOBS.values():
@@ -344,6 +355,11 @@ class PerturbedMujocoEnv(gymnasium.Wrapper):
         self._limit_ticks = (None if time_limit is None
                              else int(round(float(time_limit) / self.timestep)))
         self._delay_ticks = int(round(p.delay / self.timestep))
+        unsupported = sorted(_NATIVE_ONLY & set(p.changed()))
+        if unsupported:
+            raise ValueError(f'perturbation {", ".join(unsupported)} needs an env with that '
+                             f'sensor ({", ".join(sorted(NATIVE_ENVS))}); '
+                             f'{type(base).__name__} has none')
         for name, value in p.changed().items():
             if KNOBS[name].model_fn is not None:
                 KNOBS[name].model_fn(base.model, value)
