@@ -44,9 +44,10 @@ or the dataclass fields). Defaults mean "clean".
 ``lnn_control/PiBotNav-v0`` implements all of them itself (the knobs map to its ``obs_noise``,
 ``drop``, ``dt_jitter``, ``action_delay``, ``mass_scale``, ``friction_scale``,
 ``motor_gain`` and ``lidar_yaw`` arguments). Any other Gymnasium ``MujocoEnv``
-(``InvertedPendulum-v5``, ``InvertedDoublePendulum-v5``) is wrapped by :class:`PerturbedMujocoEnv`, which applies them
-the same way: the elapsed time is made real by varying the env's ``frame_skip`` step by step,
-so ``info['dt']`` is always the simulated time the step took.
+(``InvertedPendulum-v5``, ``InvertedDoublePendulum-v5``) is wrapped by
+:class:`PerturbedMujocoEnv`, which applies them the same way (all but ``lidar``): the elapsed
+time is made real by varying the env's ``frame_skip`` step by step, so ``info['dt']`` is
+always the simulated time the step took.
 
 ## Robustness suite
 :func:`run_suite` evaluates several policies (liquid ones, baselines, the expert) on the same
