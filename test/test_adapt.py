@@ -100,8 +100,7 @@ def test_gain_readout_scales_the_command_exactly(name):
     # every kind (whose action normalisers differ): a stop stays a stop.
     original, policy = load_policy(name), load_policy(name)
     adapter = OnlineAdapter(policy, AdaptationConfig(features='gain', trust_radius=10.0))
-    adapter.rls.theta[:] = [0.7, -0.5]
-    adapter._sync()
+    adapter.set_gain([1.7, 0.5])
     np.testing.assert_allclose(adapter.gain, [1.7, 0.5])
     assert adapter.drift == pytest.approx(math.hypot(0.7, 0.5))
     rng = np.random.default_rng(8)
@@ -109,6 +108,15 @@ def test_gain_readout_scales_the_command_exactly(name):
         obs = _obs(rng, policy)
         np.testing.assert_allclose(policy.step(obs, 0.05), original.step(obs, 0.05)
                                    * np.array([1.7, 0.5]), rtol=1e-5, atol=1e-6)
+    adapter.set_gain(-3.0)       # the floor and the trust region hold for hand-set gains too
+    np.testing.assert_allclose(adapter.gain, GAIN_FLOOR)
+    adapter.configure(trust_radius=0.5)
+    adapter.set_gain([3.0, 1.0])
+    np.testing.assert_allclose(adapter.gain, [1.5, 1.0])
+    with pytest.raises(ValueError, match='finite'):
+        adapter.set_gain([math.nan, 1.0])
+    with pytest.raises(ValueError, match='features "gain"'):
+        OnlineAdapter(load_policy(name), AdaptationConfig(features='hidden')).set_gain(2.0)
 
 
 def test_gain_mode_learns_how_hard_to_push():

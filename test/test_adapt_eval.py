@@ -11,6 +11,7 @@ timeline on hand-made episodes.
 import json
 
 from lnn_control.train.adapt_eval import driving_time
+from lnn_control.train.adapt_eval import fixed_gains
 from lnn_control.train.adapt_eval import markdown
 from lnn_control.train.adapt_eval import merge
 from lnn_control.train.adapt_eval import run_experiment
@@ -62,3 +63,14 @@ def test_short_experiment_on_weak_motors(tmp_path):
     assert paths['png'].stat().st_size > 10_000
     with pytest.raises(ValueError, match='different shift'):
         merge([results, dict(results, shift='gain=0.6')])
+
+
+@pytest.mark.slow
+def test_fixed_gains_compensate_weak_motors():
+    # Motors at x0.5 and every command doubled: the robot moves as the unshifted one does
+    # (up to the Actuator's limits), so the CfC succeeds there as it does on the clean robot.
+    rows = fixed_gains(['pibot_nav_cfc'], [(1.0, 1.0), (2.0, 2.0)], 'gain=0.5', episodes=3)
+    plain, doubled = rows
+    assert plain['gain'] == [1.0, 1.0] and doubled['gain'] == [2.0, 2.0]
+    assert plain['clean'] >= 2 / 3 and plain['shifted'] <= 1 / 3
+    assert doubled['shifted'] >= 2 / 3

@@ -171,6 +171,33 @@ def _success(policy: Policy, env: Any, seeds: Sequence[int]) -> float:
     return float(np.mean([run_episode(policy, env, s)['success'] for s in seeds]))
 
 
+def fixed_gains(policies: Sequence[str], gains: Sequence[Tuple[float, float]],
+                shift: str = 'gain=0.5', episodes: int = 20, log: Any = None
+                ) -> List[Dict[str, Any]]:
+    """
+    Success of each policy with its commands scaled by hand, on the unshifted and the shifted robot.
+
+    How tolerant is a policy's closed loop to a command gain? Each ``(g_v, g_w)`` is applied
+    as the adapted readout (:meth:`OnlineAdapter.set_gain`) and evaluated alone (no operator)
+    on the same ``episodes`` held-out scenes (seeds 40000...) as the experiment's seed 0.
+    """
+    envs = {'clean': make_env(ENV_ID), 'shifted': make_env(ENV_ID, perturb=shift)}
+    seeds = [40000 + i for i in range(episodes)]
+    rows = []
+    for name in policies:
+        for pair in gains:
+            policy = load_policy(name)
+            adapter = OnlineAdapter(policy, AdaptationConfig(features='gain',
+                                                             trust_radius=1e3))
+            adapter.set_gain(pair)
+            row = {'policy': name, 'gain': list(pair),
+                   **{key: _success(policy, env, seeds) for key, env in envs.items()}}
+            rows.append(row)
+            if log:
+                log(row)
+    return rows
+
+
 def run_experiment(policies: Sequence[str], shift: str = 'gain=0.5', seeds: int = 3,
                    episodes: int = 30, eval_episodes: int = 20,
                    config: Optional[AdaptationConfig] = None,
@@ -399,7 +426,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--out', default='runs/adapt_eval')
     parser.add_argument('--report', nargs='+', metavar='JSON',
                         help='run nothing: merge these adapt_eval.json files into one report')
+    parser.add_argument('--fixed-gains', nargs='+', metavar='GV:GW',
+                        help='instead: success with the commands scaled by these gains by '
+                             'hand (unshifted and shifted robot, --eval-episodes scenes)')
     args = parser.parse_args(argv)
+    if args.fixed_gains:
+        pairs = [tuple(float(g) for g in text.split(':')) for text in args.fixed_gains]
+        rows = fixed_gains(args.policies, pairs, args.shift, args.eval_episodes)
+        print(f'| policy | gains (v, w) | clean | {args.shift} |\n|---|---|---|---|')
+        for row in rows:
+            print(f'| {row["policy"]} | {row["gain"][0]:g}, {row["gain"][1]:g} | '
+                  f'{row["clean"]:.2f} | {row["shifted"]:.2f} |')
+        return
     if args.report:
         results = merge([json.loads(Path(f).read_text()) for f in args.report])
         paths = write_report(results, Path(args.out))
