@@ -175,7 +175,7 @@ def fixed_gains(policies: Sequence[str], gains: Sequence[Tuple[float, float]],
                 shift: str = 'gain=0.5', episodes: int = 20, log: Any = None
                 ) -> List[Dict[str, Any]]:
     """
-    Success of each policy with its commands scaled by hand, on the unshifted and the shifted robot.
+    Success of each policy with its commands scaled by hand, on the clean and shifted robot.
 
     How tolerant is a policy's closed loop to a command gain? Each ``(g_v, g_w)`` is applied
     as the adapted readout (:meth:`OnlineAdapter.set_gain`) and evaluated alone (no operator)
