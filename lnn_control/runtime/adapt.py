@@ -295,6 +295,14 @@ class AdaptedCell(Cell):
 
 
 # -- the update -----------------------------------------------------------------------------
+def _rls_settings(forgetting: float, prior_precision: float) -> Tuple[float, float]:
+    if not 0.0 < forgetting <= 1.0:
+        raise ValueError(f'forgetting must be in (0, 1], got {forgetting}')
+    if not 0.0 < prior_precision < math.inf:
+        raise ValueError(f'prior_precision must be positive, got {prior_precision}')
+    return float(forgetting), float(prior_precision)
+
+
 class RLS:
     """
     Multi-output recursive least squares with exponential forgetting.
@@ -320,12 +328,7 @@ class RLS:
 
     def __init__(self, n_in: int, n_out: int, forgetting: float = 1.0,
                  prior_precision: float = 1.0, theta0: Optional[np.ndarray] = None) -> None:
-        if not 0.0 < forgetting <= 1.0:
-            raise ValueError(f'forgetting must be in (0, 1], got {forgetting}')
-        if not 0.0 < prior_precision < math.inf:
-            raise ValueError(f'prior_precision must be positive, got {prior_precision}')
-        self.forgetting = float(forgetting)
-        self.prior_precision = float(prior_precision)
+        self.forgetting, self.prior_precision = _rls_settings(forgetting, prior_precision)
         self.theta = (np.zeros((n_out, n_in)) if theta0 is None
                       else np.array(theta0, dtype=np.float64).reshape(n_out, n_in))
         self.P = np.eye(n_in) / self.prior_precision
@@ -360,7 +363,7 @@ class RLS:
         self.theta, self.P, self.updates = snap[0].copy(), snap[1].copy(), snap[2]
 
 
-class AxisGains:
+class AxisGains(RLS):
     """
     Per-axis command gains learned by scalar recursive least squares (``features='gain'``).
 
@@ -378,7 +381,8 @@ class AxisGains:
 
     with ``u = action / action_std`` and ``r = (corrected - action) / action_std``:
     ``k = P u / (lam + P u^2); theta += k (r - theta u); P = (P - k u P) / lam``, ``P``
-    capped at its prior ``1 / delta`` (no wind-up when an axis is not excited).
+    capped at its prior ``1 / delta`` (no wind-up when an axis is not excited). It is
+    :class:`RLS` with a diagonal model (one scalar problem per axis); snapshots are the same.
 
     Args:
         n: number of action axes.
@@ -390,12 +394,7 @@ class AxisGains:
 
     def __init__(self, n: int, forgetting: float = 1.0, prior_precision: float = 1.0,
                  theta0: Optional[np.ndarray] = None) -> None:
-        if not 0.0 < forgetting <= 1.0:
-            raise ValueError(f'forgetting must be in (0, 1], got {forgetting}')
-        if not 0.0 < prior_precision < math.inf:
-            raise ValueError(f'prior_precision must be positive, got {prior_precision}')
-        self.forgetting = float(forgetting)
-        self.prior_precision = float(prior_precision)
+        self.forgetting, self.prior_precision = _rls_settings(forgetting, prior_precision)
         self.theta = (np.zeros(n) if theta0 is None
                       else np.array(theta0, dtype=np.float64).reshape(n))
         self.P = np.full(n, 1.0 / self.prior_precision)
@@ -423,14 +422,6 @@ class AxisGains:
         self.P = np.minimum(p, 1.0 / self.prior_precision)
         self.updates += 1
         return True
-
-    def snapshot(self) -> Tuple[np.ndarray, np.ndarray, int]:
-        """Return a copy of (theta, P, updates)."""
-        return self.theta.copy(), self.P.copy(), self.updates
-
-    def restore(self, snap: Tuple[np.ndarray, np.ndarray, int]) -> None:
-        """Go back to a :meth:`snapshot`."""
-        self.theta, self.P, self.updates = snap[0].copy(), snap[1].copy(), snap[2]
 
 
 # A learned gain never drops below this: scaling a command down is allowed, reversing or
@@ -584,7 +575,7 @@ class OnlineAdapter:
         self._offset = self._act_mean / self._act_std
         self._target_low = self.normalise(spec.action.low)
         self._target_high = self.normalise(spec.action.high)
-        self.rls: Union[RLS, AxisGains] = self._learner(self._theta_of(cell.weight))
+        self.rls: RLS = self._learner(self._theta_of(cell.weight))
         self.monitor = PerformanceMonitor(self.config)
         self.corrections = self.rejected = self.skipped = 0
         self.rollbacks = self.rebases = self.snapshots = self.projections = 0
@@ -624,7 +615,7 @@ class OnlineAdapter:
         # (1 + theta) * action in action units is y + theta * (y + mean / std) normalised.
         return np.concatenate([np.diag(theta), (theta * self._offset)[:, None]], axis=1)
 
-    def _learner(self, theta0: np.ndarray) -> Union[RLS, AxisGains]:
+    def _learner(self, theta0: np.ndarray) -> RLS:
         c, cell = self.config, self.cell
         if self.gains:
             return AxisGains(cell.output_size, c.forgetting, c.prior_precision, theta0)
