@@ -340,6 +340,19 @@ def test_saved_adapted_policy_loads_and_equals(name, features, tmp_path):
     assert len(load_policy(second).spec.provenance['adapted_lineage']) == 2
 
 
+def test_adapted_policy_refused_by_torch_tools_naming_its_original(tmp_path, capsys):
+    # Export and inspection rebuild the torch model; an adapted policy has none.
+    from lnn_control.cli import main
+    adapter = OnlineAdapter(load_policy('pibot_nav_cfc'))
+    adapter.set_gain([1.5, 1.2])
+    path = adapter.save(tmp_path / 'adapted.safetensors')
+    for args in (['export', str(path), '--onnx', str(tmp_path / 'x.onnx')],
+                 ['inspect', str(path), '--out', str(tmp_path / 'report')]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert 'numpy runtime only' in err and 'pibot_nav_cfc.safetensors' in err
+
+
 @pytest.mark.parametrize('suffix', ['.npz', '.csv'])
 def test_finetune_replays_recorded_corrections_like_online(suffix, tmp_path):
     rng = np.random.default_rng(4)

@@ -125,6 +125,11 @@ def save_policy(model: PolicyModel, path: Union[str, os.PathLike], *,
 def load_model(path_or_name: Union[str, os.PathLike]) -> PolicyModel:
     """Rebuild the torch model of a policy file (for fine-tuning or export); spec in ``.spec``."""
     tensors, spec, path = read_policy_file(path_or_name)
+    if spec.kind == 'adapted':
+        raise PolicyFormatError(
+            f'{path}: an adapted policy (online readout adaptation, lnn_control.runtime.adapt) '
+            f'runs in the numpy runtime only; its original is '
+            f'{spec.provenance.get("adapted_from", "not recorded")}')
     if spec.kind not in MODELS:
         raise PolicyFormatError(f'{path}: no torch model of kind {spec.kind!r}')
     model = MODELS[spec.kind].from_config(spec.config)

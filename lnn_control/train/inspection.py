@@ -110,7 +110,9 @@ class Episode:
 
 def policy_env_id(spec: PolicySpec) -> Optional[str]:
     """Return the env a policy was trained on, from its provenance (None if not recorded)."""
-    config = spec.provenance.get('config') or {}
+    # An adapted policy (runtime.adapt) keeps its original's provenance as base_provenance.
+    provenance = spec.provenance.get('base_provenance') or spec.provenance
+    config = provenance.get('config') or {}
     env = config.get('env') if isinstance(config, Mapping) else None
     env_id = env.get('id') if isinstance(env, Mapping) else None
     return str(env_id) if env_id else None
@@ -702,11 +704,11 @@ def inspect_policy(policy: str, out: os.PathLike, episodes: int = 3, seed: int =
         raise ValueError(f'{path.name}: no env recorded in the policy provenance; pass --env')
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    model = load_model(path)     # first: a policy without a torch model is refused at once
     runtime = load_policy(path)
     labels = list(runtime.neuron_labels)
     kind = runtime.time_constant_kind
     eps = rollout(runtime, env_id, episodes=episodes, seed=seed, **env_kwargs)
-    model = load_model(path)
     groups = sensor_groups(spec)
     summary: Dict[str, Any] = {
         'policy': path.stem, 'path': str(path), 'kind': spec.kind, 'env_id': env_id,
