@@ -340,6 +340,29 @@ def test_saved_adapted_policy_loads_and_equals(name, features, tmp_path):
     assert len(load_policy(second).spec.provenance['adapted_lineage']) == 2
 
 
+def test_camera_policy_adapts_its_gains_and_round_trips(tmp_path):
+    # The gain mode reads only the action, so it adapts every kind, the CNN front end too;
+    # the hidden mode names the kinds it knows.
+    name = 'pibot_lane_cnn_cfc'
+    original, policy = load_policy(name), load_policy(name)
+    adapter = OnlineAdapter(policy)
+    rng = np.random.default_rng(13)
+    for _ in range(30):
+        obs = rng.uniform(0.0, 1.0, policy.spec.obs.size).astype(np.float32)
+        wanted = 0.7 * original.step(obs, 0.05)
+        policy.step(obs, 0.05)
+        adapter.correct(wanted)
+    assert adapter.corrections > 0 and np.all(adapter.gain < 1.0)
+    loaded = load_policy(adapter.save(tmp_path / 'lane_adapted.safetensors'))
+    assert loaded.spec.config['base_kind'] == 'conv'
+    policy.reset()
+    obs = rng.uniform(0.0, 1.0, policy.spec.obs.size).astype(np.float32)
+    np.testing.assert_allclose(loaded.step(obs, 0.05), policy.step(obs, 0.05), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(PolicyFormatError, match="kind 'conv'"):
+        OnlineAdapter(load_policy(name), AdaptationConfig(features='hidden'))
+
+
 def test_adapted_policy_refused_by_torch_tools_naming_its_original(tmp_path, capsys):
     # Export and inspection rebuild the torch model; an adapted policy has none.
     from lnn_control.cli import main

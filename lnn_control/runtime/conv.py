@@ -108,6 +108,16 @@ class ConvCell(Cell):
 
     @staticmethod
     def expected_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
+        """Name -> shape of every tensor: the encoder's and the head's (``head.``)."""
+        shapes = ConvCell._encoder_shapes(config)
+        head = config.get('head') or {}
+        if head.get('kind') in CELLS and head['kind'] != ConvCell.kind:
+            shapes.update({'head.' + k: v for k, v in
+                           CELLS[head['kind']].expected_shapes(head['config']).items()})
+        return shapes
+
+    @staticmethod
+    def _encoder_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
         height, width, depth = (int(v) for v in config['image'])
         shapes: Dict[str, Tuple[int, ...]] = {}
         for i, (c, k, s) in enumerate(zip(config['channels'], config['kernels'],
@@ -125,7 +135,7 @@ class ConvCell(Cell):
         head = config['head']
         if head.get('kind') not in CELLS or head['kind'] == self.kind:
             raise PolicyFormatError(f'conv policy head kind {head.get("kind")!r} is unknown')
-        own = self.expected_shapes(config)
+        own = self._encoder_shapes(config)
         check_tensors(self.kind, own, {k: v for k, v in tensors.items()
                                        if not k.startswith('head.')})
         self.image = tuple(int(v) for v in config['image'])
