@@ -318,7 +318,9 @@ def test_saved_adapted_policy_loads_and_equals(name, features, tmp_path):
         adapter.correct(rng.uniform([-0.2, -2.0], [0.2, 2.0]))
     with pytest.raises(ValueError, match='overwrite'):
         adapter.save(policy.source)
+    assert adapter.unsaved
     path = adapter.save(tmp_path / 'adapted.safetensors', note='test')
+    assert not adapter.unsaved
     loaded = load_policy(path)
     assert loaded.spec.kind == 'adapted'
     prov = loaded.spec.provenance
@@ -338,6 +340,11 @@ def test_saved_adapted_policy_loads_and_equals(name, features, tmp_path):
         again.save(policy.source)
     second = again.save(tmp_path / 'adapted2.safetensors')
     assert len(load_policy(second).spec.provenance['adapted_lineage']) == 2
+    policy.step(_obs(rng, policy), 0.05)
+    adapter.correct(policy.step(_obs(rng, policy), 0.05) * 1.5)   # agrees in sign: learned
+    assert adapter.unsaved
+    adapter.reset()               # back to the trained readout: nothing left to save
+    assert not adapter.unsaved
 
 
 def test_camera_policy_adapts_its_gains_and_round_trips(tmp_path):

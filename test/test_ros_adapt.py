@@ -13,6 +13,7 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
+from lnn_control.runtime.adapt import OnlineAdapter
 from lnn_control.runtime.policy import load_policy
 import numpy as np
 import pytest
@@ -118,7 +119,7 @@ def test_default_gain_adaptation_learns_to_push_harder(ros_env, tmp_path):
     controller = Controller(ros_env, tmp_path, 'lnn_gain', policy='pibot_nav_cfc',
                             adaptation='true', correction_timeout=0.3,
                             adaptation_prior_precision=0.01, adaptation_window=0,
-                            diagnostics_period=0.3)
+                            diagnostics_period=0.3, adapted_dir=str(tmp_path / 'adapted'))
     robot = FakeRobot('fake_robot_gain')
     robot.teleop = robot.node.create_publisher(Twist, '/cmd_vel_teleop', 10)
     diagnostics = []
@@ -158,6 +159,14 @@ def test_default_gain_adaptation_learns_to_push_harder(ros_env, tmp_path):
         np.testing.assert_allclose([float(g) for g in values['adaptation_gains'].split()],
                                    gains, atol=1e-3)
         assert all(math.isfinite(x) for _, v in robot.commands for x in v)
+        assert not (tmp_path / 'adapted').exists()
     finally:
         robot.close()
         controller.stop()
+    # Stopped (SIGTERM) without a save: what it learned is saved on the way out, not lost.
+    saved = list((tmp_path / 'adapted').glob('pibot_nav_cfc_adapted_*.safetensors'))
+    assert len(saved) == 1, controller.text()[-2000:]
+    kept = load_policy(saved[0])
+    assert kept.spec.provenance['trigger'] == 'exit'
+    adapter = OnlineAdapter(kept)
+    np.testing.assert_allclose(adapter.gain, gains, atol=1e-3)

@@ -23,12 +23,14 @@ A watchdog timer on a STEADY clock publishes the zero command while inputs are s
 by layer-labelled name, at most ``neuron_state_rate`` Hz; see
 :mod:`lnn_control.ros.neuron_state`). Operator commands on ``/cmd_vel_teleop`` override the
 policy while they arrive and, with ``adaptation`` on, teach its readout (issue 7,
-:mod:`lnn_control.runtime.adapt`; ``~/reset_adaptation``, ``~/save_adapted``). Parameters
-are read at configure; ranges and choices are checked when a parameter is set.
+:mod:`lnn_control.runtime.adapt`; ``~/reset_adaptation``, ``~/save_adapted``; what was
+learned and not saved is saved to ``adapted_dir`` on deactivate, cleanup, shutdown and exit
+unless ``adaptation_autosave`` is off). Parameters are read at configure; ranges and choices are checked when a parameter is set.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 import signal
 import sys
 import time
@@ -137,6 +139,8 @@ PARAMETERS = {
                             'pre-readout state (hidden)', ('gain', 'output', 'hidden')),
     'adapted_dir': ('~/.lnn_control/adapted', 'where ~/save_adapted writes new policy files',
                     None),
+    'adaptation_autosave': (True, 'on deactivate, cleanup and shutdown, save what was learned '
+                            'since the last save to adapted_dir', None),
 }
 
 
@@ -300,12 +304,14 @@ class LnnController(Node):
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         """Publish the zero command (while the publisher is still active), then go quiet."""
         self.publish_stop()
+        self.autosave('deactivate')
         self._active = False
         self._teardown_io()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         """Drop the policy, publishers and service."""
+        self.autosave('cleanup')
         self._destroy_outputs()
         return TransitionCallbackReturn.SUCCESS
 
@@ -316,6 +322,7 @@ class LnnController(Node):
         self.publish_stop()
         self._active = False
         self._teardown_io()
+        self.autosave('error')
         self._destroy_outputs()
         return TransitionCallbackReturn.SUCCESS
 
@@ -324,6 +331,7 @@ class LnnController(Node):
         self.publish_stop()
         self._active = False
         self._teardown_io()
+        self.autosave('shutdown')
         self._destroy_outputs()
         return TransitionCallbackReturn.SUCCESS
 
@@ -471,13 +479,31 @@ class LnnController(Node):
             response.success, response.message = False, 'adaptation was never enabled'
             return response
         try:
-            path = adapter.save(default_adapted_path(self.core.policy, self._p('adapted_dir')),
-                                saved_by=self.get_fully_qualified_name())
+            path = self._save_adapted('service')
         except (OSError, ValueError) as exc:
             response.success, response.message = False, f'not saved: {exc}'
             return response
         response.success, response.message = True, str(path)
         return response
+
+    def _save_adapted(self, trigger: str) -> Path:
+        return self.core.corrector.adapter.save(
+            default_adapted_path(self.core.policy, self._p('adapted_dir')),
+            saved_by=self.get_fully_qualified_name(), trigger=trigger)
+
+    def autosave(self, trigger: str) -> Optional[Path]:
+        """Save corrections learned since the last save (``adaptation_autosave``), if any."""
+        adapter = self.core.corrector.adapter if self.core is not None else None
+        if adapter is None or not adapter.unsaved or not self._p('adaptation_autosave'):
+            return None
+        try:
+            path = self._save_adapted(trigger)
+        except (OSError, ValueError) as exc:
+            self.get_logger().error(f'adapted readout not saved on {trigger}: {exc}')
+            return None
+        self.get_logger().info(f'adapted readout ({adapter.corrections} corrections) saved on '
+                               f'{trigger}: {path}')
+        return path
 
 
 def main(args: Optional[List[str]] = None) -> None:
@@ -504,6 +530,7 @@ def main(args: Optional[List[str]] = None) -> None:
         while not stop and rclpy.ok():
             executor.spin_once(timeout_sec=0.05)
         node.publish_stop()
+        node.autosave('exit')
         # Let the reliable zero command reach its subscribers before leaving.
         for _ in range(4):
             executor.spin_once(timeout_sec=0.05)

@@ -578,6 +578,7 @@ class OnlineAdapter:
         self.rls: RLS = self._learner(self._theta_of(cell.weight))
         self.monitor = PerformanceMonitor(self.config)
         self.corrections = self.rejected = self.skipped = 0
+        self.saved_corrections = 0     # ``corrections`` at the last save (see ``unsaved``)
         self.rollbacks = self.rebases = self.snapshots = self.projections = 0
         self._snapshot = self.rls.snapshot()
         self.enabled = self.config.enabled
@@ -717,13 +718,18 @@ class OnlineAdapter:
             self.rollbacks += 1
         return decision
 
+    @property
+    def unsaved(self) -> bool:
+        """Whether corrections were learned since the last :meth:`save` (or ever)."""
+        return self.corrections != self.saved_corrections
+
     def reset(self) -> None:
         """Back to the trained readout (``W = 0``), fresh RLS state and monitor."""
         self.cell.weight[...] = 0.0
         self.rls = self._learner(np.zeros_like(self.rls.theta))
         self.monitor.reset()
         self._snapshot = self.rls.snapshot()
-        self.corrections = 0
+        self.corrections = self.saved_corrections = 0
 
     def _restore(self, snap: Tuple[np.ndarray, np.ndarray, int]) -> None:
         self.rls.restore(snap)
@@ -809,7 +815,9 @@ class OnlineAdapter:
             raise ValueError(f'refusing to overwrite {path}: it is the policy this one was '
                              f'adapted from; save under a new name')
         spec.provenance.update(provenance)
-        return write_policy_file(path, tensors, spec)
+        written = write_policy_file(path, tensors, spec)
+        self.saved_corrections = self.corrections
+        return written
 
 
 class Corrector:
