@@ -25,7 +25,8 @@ by layer-labelled name, at most ``neuron_state_rate`` Hz; see
 policy while they arrive and, with ``adaptation`` on, teach its readout (issue 7,
 :mod:`lnn_control.runtime.adapt`; ``~/reset_adaptation``, ``~/save_adapted``; what was
 learned and not saved is saved to ``adapted_dir`` on deactivate, cleanup, shutdown and exit
-unless ``adaptation_autosave`` is off). Parameters are read at configure; ranges and choices are checked when a parameter is set.
+unless ``adaptation_autosave`` is off). Parameters are read at configure; ranges and choices
+are checked when a parameter is set.
 """
 
 from __future__ import annotations
