@@ -413,7 +413,7 @@ def _scan():
     return ScanReading(np.full(360, 1.5), 0.0, 2 * math.pi / 360, 0.12, 3.5)
 
 
-def test_controller_core_corrections_override_and_teach():
+def test_controller_core_corrections_override_and_teach(tmp_path):
     config = ControllerConfig(correction_timeout=0.3,
                               adaptation=AdaptationConfig(trust_radius=50.0, window=0,
                                                           features='hidden'))
@@ -445,6 +445,11 @@ def test_controller_core_corrections_override_and_teach():
     assert int(values['adaptation_corrections']) == 66
     assert float(values['adaptation_drift']) > 0.0
     assert values['rejected_correction_invalid'] == '1'
+    assert core.corrector.unsaved          # what the node's autosave checks
+    path = core.corrector.save(tmp_path, trigger='test')
+    assert path.parent == tmp_path and path.name.startswith('pibot_nav_cfc_adapted_')
+    assert not core.corrector.unsaved
+    assert load_policy(path).spec.provenance['trigger'] == 'test'
 
 
 def test_controller_core_override_without_adaptation():
@@ -460,6 +465,9 @@ def test_controller_core_override_without_adaptation():
     np.testing.assert_allclose(cmd, [0.0, 0.5])
     assert core.corrector.adapter is None
     assert core.diagnostics(now)[2]['adaptation_enabled'] == 'False'
+    assert not core.corrector.unsaved
+    with pytest.raises(ValueError, match='never enabled'):
+        core.corrector.save('.')
 
 
 def test_output_features_identity_and_round_trip(tmp_path):

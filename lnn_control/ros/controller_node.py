@@ -44,7 +44,6 @@ from geometry_msgs.msg import TwistStamped
 from lnn_control.ros import readings
 from lnn_control.ros.neuron_state import neuron_state_msg
 from lnn_control.runtime.adapt import AdaptationConfig
-from lnn_control.runtime.adapt import default_adapted_path
 from lnn_control.runtime.base import PolicyFormatError
 from lnn_control.runtime.controller import ControllerConfig
 from lnn_control.runtime.controller import ControllerCore
@@ -475,10 +474,6 @@ class LnnController(Node):
 
     def _on_save_adapted(self, request: Trigger.Request, response: Trigger.Response
                          ) -> Trigger.Response:
-        adapter = self.core.corrector.adapter if self.core is not None else None
-        if adapter is None:
-            response.success, response.message = False, 'adaptation was never enabled'
-            return response
         try:
             path = self._save_adapted('service')
         except (OSError, ValueError) as exc:
@@ -488,22 +483,22 @@ class LnnController(Node):
         return response
 
     def _save_adapted(self, trigger: str) -> Path:
-        return self.core.corrector.adapter.save(
-            default_adapted_path(self.core.policy, self._p('adapted_dir')),
-            saved_by=self.get_fully_qualified_name(), trigger=trigger)
+        if self.core is None:
+            raise ValueError('the controller is not configured')
+        return self.core.corrector.save(self._p('adapted_dir'), trigger=trigger,
+                                        saved_by=self.get_fully_qualified_name())
 
     def autosave(self, trigger: str) -> Optional[Path]:
         """Save corrections learned since the last save (``adaptation_autosave``), if any."""
-        adapter = self.core.corrector.adapter if self.core is not None else None
-        if adapter is None or not adapter.unsaved or not self._p('adaptation_autosave'):
+        if self.core is None or not self.core.corrector.unsaved or not self._p(
+                'adaptation_autosave'):
             return None
         try:
             path = self._save_adapted(trigger)
         except (OSError, ValueError) as exc:
             self.get_logger().error(f'adapted readout not saved on {trigger}: {exc}')
             return None
-        self.get_logger().info(f'adapted readout ({adapter.corrections} corrections) saved on '
-                               f'{trigger}: {path}')
+        self.get_logger().info(f'adapted readout saved on {trigger}: {path}')
         return path
 
 

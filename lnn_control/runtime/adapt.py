@@ -900,6 +900,17 @@ class Corrector:
         r = r[np.isfinite(r) & (r >= getattr(scan, 'range_min', 0.0))]
         return bool(r.size and r.min() < self.near_distance)
 
+    @property
+    def unsaved(self) -> bool:
+        """Whether the adapter learned corrections since its last save."""
+        return self.adapter is not None and self.adapter.unsaved
+
+    def save(self, directory: Union[str, os.PathLike], **provenance: Any) -> Path:
+        """Write the adapted policy as a new file in ``directory`` (a timestamped name)."""
+        if self.adapter is None:
+            raise ValueError('adaptation was never enabled')
+        return self.adapter.save(default_adapted_path(self.policy, directory), **provenance)
+
     def reset(self) -> bool:
         """Back to the trained readout; False when adaptation was never enabled."""
         if self.adapter is None:
