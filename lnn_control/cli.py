@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 __all__ = ['main', 'COMMANDS']
 
@@ -241,6 +241,19 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# Topic names of a robot recording by role (ros.bags.BagOptions; the Jazzy TB3 defaults).
+_BAG_TOPICS = {'scan': '/scan', 'odom': '/odom', 'goal': '/goal_pose', 'cmd': '/cmd_vel',
+               'correction': '/cmd_vel_teleop'}
+
+
+def _topic_args(parser: argparse.ArgumentParser, roles: Sequence[str], note: str = '') -> None:
+    """Add ``--<role>-topic`` options (``args.<role>_topic``) for bag topics."""
+    for role in roles:
+        default = _BAG_TOPICS[role]
+        parser.add_argument(f'--{role}-topic', default=default, metavar='TOPIC',
+                            help=f'{note}(default: {default})')
+
+
 def _dataset_args(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
     bag = sub.add_parser('from-bag', help='rosbag2 recordings (MCAP, sqlite3) -> a training '
@@ -253,10 +266,7 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
                      help='training config YAML, or a policy (file or built-in name), whose '
                           'Observer to use')
     bag.add_argument('--out', required=True, metavar='DATASET', help='output .npz')
-    for role, default in (('scan', '/scan'), ('odom', '/odom'), ('goal', '/goal_pose'),
-                          ('cmd', '/cmd_vel')):
-        bag.add_argument(f'--{role}-topic', default=default, metavar='TOPIC',
-                         help=f'(default: {default})')
+    _topic_args(bag, ('scan', 'odom', 'goal', 'cmd'))
     bag.add_argument('--odom-frame', default='odom', help='frame goals must be in')
     bag.add_argument('--goal-frame', action='append', default=[], dest='goal_frames',
                      metavar='FRAME', help='a frame taken as the odom frame (e.g. map)')
@@ -329,10 +339,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         'policy drove, episode_start) or .csv (see lnn_control.runtime.adapt), '
                         'or rosbag2 recordings (folders, .mcap, .db3) of the robot with its '
                         'operator: /scan, /odom, /goal_pose and the correction topic')
-    for role, default in (('scan', '/scan'), ('odom', '/odom'), ('goal', '/goal_pose'),
-                          ('correction', '/cmd_vel_teleop')):
-        p.add_argument(f'--{role}-topic', default=default, metavar='TOPIC',
-                       help=f'in bags (default: {default})')
+    _topic_args(p, ('scan', 'odom', 'goal', 'correction'), 'in bags ')
     p.add_argument('--correction-timeout', type=float, default=0.5,
                    help='in bags: a correction covers the steps this long after it (s, the '
                         "controller's correction_timeout; default: 0.5)")
