@@ -76,6 +76,7 @@ TOPIC_TYPES: Dict[str, Tuple[str, ...]] = {
     'correction': ('geometry_msgs/msg/Twist', 'geometry_msgs/msg/TwistStamped'),
 }
 _ORDER = ('goal', 'scan', 'correction', 'cmd', 'odom')   # tie-break of equal receive times
+_NO_ACTION = np.full(2, np.nan, dtype=np.float32)   # no command / no correction at a step
 
 
 class BagError(ValueError):
@@ -346,9 +347,6 @@ def _steps(path: Path, events: List[Tuple[float, int, str, Any]], builder: _Buil
                        correction)
     settle(None)
     builder.end()
-
-
-_NO_ACTION = np.full(2, np.nan, dtype=np.float32)
 
 
 def _held(command: Optional[np.ndarray], since: float, now: float, hold: float

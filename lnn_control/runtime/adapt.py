@@ -167,6 +167,7 @@ FEATURES: Dict[str, Tuple[Callable[[Cell, np.ndarray], np.ndarray], Callable[[Ce
 
 
 FEATURE_MODES = ('hidden', 'output', 'gain')
+ACTION_MODES = ('output', 'gain')   # the modes whose features are the cell's own output y
 
 
 def feature_size(cell: Cell, mode: str = 'hidden') -> int:
@@ -174,7 +175,7 @@ def feature_size(cell: Cell, mode: str = 'hidden') -> int:
     if mode not in FEATURE_MODES:
         raise PolicyFormatError(f'adapted policy: unknown features {mode!r}; valid: '
                                 f'{list(FEATURE_MODES)}')
-    if mode in ('output', 'gain'):
+    if mode in ACTION_MODES:
         return int(cell.output_size)
     if cell.kind not in FEATURES:
         raise PolicyFormatError(f'no readout features defined for model kind {cell.kind!r} '
@@ -247,7 +248,7 @@ class AdaptedCell(Cell):
         self.input_size, self.output_size = base.input_size, base.output_size
         self.state_size = base.state_size
         self.features = features
-        self.features_of = None if features in ('output', 'gain') else FEATURES[base.kind][0]
+        self.features_of = None if features in ACTION_MODES else FEATURES[base.kind][0]
         self.feature_size = d = feature_size(base, features)
         self.weight = np.array(weight, dtype=np.float64).reshape(base.output_size, d + 1)
         self.enabled = True
@@ -568,7 +569,6 @@ class OnlineAdapter:
         spec = policy.spec
         self._act_mean = np.asarray(spec.action_mean, dtype=np.float64)
         self._act_std = np.asarray(spec.action_std, dtype=np.float64)
-        self.initial_weight = cell.weight.copy()
         # 'gain': the readout change is W = G(theta) (below); the scaled action a / std is
         # y + mean / std in the cell's normalised units.
         self.gains = cell.features == 'gain'
