@@ -35,6 +35,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
+from service_calls import call_service
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 import torch
@@ -104,6 +105,7 @@ class FakeRobot:
         self.commands = []      # (receive time, values)
         self.node.create_subscription(cmd_type, cmd_topic, self._on_cmd, 10)
         self.stamp = 100.0
+        self.clients = {}       # (type, service) -> client, see call_service
 
     def _on_cmd(self, msg):
         if isinstance(msg, TwistStamped):
@@ -157,12 +159,8 @@ class FakeRobot:
             self.spin_for(0.05)
 
     def call(self, srv_type, name, request, timeout=10.0):
-        client = self.node.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=timeout), f'no service {name}'
-        future = client.call_async(request)
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), f'{name} did not answer'
-        return future.result()
+        return call_service(self.clients, self.node, srv_type, name, request,
+                            self.spin_until, timeout)
 
     def close(self):
         self.node.destroy_node()

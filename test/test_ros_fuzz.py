@@ -41,6 +41,7 @@ from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
+from service_calls import call_service
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
@@ -179,6 +180,7 @@ class Receiver:
                                       self.diagnostics.append, 100)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
+        self.clients = {}
         self._stop = False
         self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
@@ -201,11 +203,8 @@ class Receiver:
         return {}
 
     def call(self, srv_type, name, request, timeout=10.0):
-        client = self.node.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=timeout), f'no service {name}'
-        future = client.call_async(request)
-        assert self.wait(future.done, timeout), f'{name} did not answer'
-        return future.result()
+        return call_service(self.clients, self.node, srv_type, name, request, self.wait,
+                            timeout)
 
     def close(self):
         self._stop = True
