@@ -254,6 +254,25 @@ def _topic_args(parser: argparse.ArgumentParser, roles: Sequence[str], note: str
                             help=f'{note}(default: {default})')
 
 
+def _replay_args(parser: argparse.ArgumentParser, note: str = '') -> None:
+    """Add the frame and episode-splitting rules of a bag replay (ros.bags.BagOptions)."""
+    parser.add_argument('--odom-frame', default='odom',
+                        help=f'{note}frame goals must be in (default: odom)')
+    parser.add_argument('--goal-frame', action='append', default=[], dest='goal_frames',
+                        metavar='FRAME', help=f'{note}a frame taken as the odom frame (e.g. map)')
+    for name, default, what in (
+            ('stale', 0.5, 'a scan older than this ends the episode (s)'),
+            ('gap', 1.0, 'an odometry stamp gap above this ends the episode (s)')):
+        parser.add_argument(f'--{name}', type=float, default=default,
+                            help=f'{note}{what} (default: {default})')
+
+
+def _replay_options(args: argparse.Namespace) -> dict:
+    """Return the BagOptions fields the options of :func:`_replay_args` set."""
+    return {'odom_frame': args.odom_frame, 'goal_frames': tuple(args.goal_frames),
+            'stale': args.stale, 'gap': args.gap}
+
+
 def _dataset_args(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
     bag = sub.add_parser('from-bag', help='rosbag2 recordings (MCAP, sqlite3) -> a training '
@@ -267,13 +286,9 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
                           'Observer to use')
     bag.add_argument('--out', required=True, metavar='DATASET', help='output .npz')
     _topic_args(bag, ('scan', 'odom', 'goal', 'cmd'))
-    bag.add_argument('--odom-frame', default='odom', help='frame goals must be in')
-    bag.add_argument('--goal-frame', action='append', default=[], dest='goal_frames',
-                     metavar='FRAME', help='a frame taken as the odom frame (e.g. map)')
+    _replay_args(bag)
     for name, default, what in (
             ('hold', 0.5, 'an earlier command labels a step up to this old (s)'),
-            ('stale', 0.5, 'a scan older than this ends the episode (s)'),
-            ('gap', 1.0, 'an odometry stamp gap above this ends the episode (s)'),
             ('goal-tolerance', 0.15, "success radius of an episode's last pose (m)")):
         bag.add_argument(f'--{name}', type=float, default=default,
                          help=f'{what} (default: {default})')
@@ -314,9 +329,8 @@ def _dataset(args: argparse.Namespace) -> int:
     try:
         options = BagOptions(
             scan_topic=args.scan_topic, odom_topic=args.odom_topic, goal_topic=args.goal_topic,
-            cmd_topic=args.cmd_topic, odom_frame=args.odom_frame,
-            goal_frames=tuple(args.goal_frames), hold=args.hold, stale=args.stale,
-            gap=args.gap, min_length=args.min_length, goal_tolerance=args.goal_tolerance)
+            cmd_topic=args.cmd_topic, hold=args.hold, min_length=args.min_length,
+            goal_tolerance=args.goal_tolerance, **_replay_options(args))
         arrays = read_bags(args.bags, _observer_config(args.config), options)
         data = SequenceDataset(**arrays)
         path = save_dataset(data, args.out)
@@ -343,6 +357,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--correction-timeout', type=float, default=0.5,
                    help='in bags: a correction covers the steps this long after it (s, the '
                         "controller's correction_timeout; default: 0.5)")
+    _replay_args(p, 'in bags: ')
     p.add_argument('--out', help='the new policy file (default: '
                                  '<policy>_adapted_<UTC time>.safetensors here)')
     p.add_argument('--trust-radius', type=float, default=1.0)
@@ -371,7 +386,8 @@ def _finetune(args: argparse.Namespace) -> int:
             options = BagOptions(
                 scan_topic=args.scan_topic, odom_topic=args.odom_topic,
                 goal_topic=args.goal_topic, cmd_topic='', correction_topic=args.correction_topic,
-                correction_timeout=args.correction_timeout, min_length=1)
+                correction_timeout=args.correction_timeout, min_length=1,
+                **_replay_options(args))
             data = corrections_from_bags(sources, policy.spec.observer, options)
         elif len(sources) == 1:
             data = read_corrections(sources[0])

@@ -325,6 +325,16 @@ def test_corrections_from_a_bag_then_cli_finetune(tmp_path, capsys):
     plain_bag = write_bag(tmp_path / 'plain', items)
     assert main(['finetune', 'pibot_nav_cfc', '--corrections', str(plain_bag)]) == 2
     assert 'no /cmd_vel_teleop topic' in capsys.readouterr().err
+    # Goals in 'map': refused unless the command is told the frame is the odom frame, as
+    # `dataset from-bag` (the same replay options).
+    mapped = [(t, topic, _goal(t, 2.0, 1.0, frame='map') if topic == '/goal_pose' else msg)
+              for t, topic, msg in sorted(items + teleop, key=lambda i: i[0])]
+    map_bag = write_bag(tmp_path / 'map', mapped)
+    assert main(['finetune', 'pibot_nav_cfc', '--corrections', str(map_bag)]) == 2
+    assert 'goal_frame' in capsys.readouterr().err
+    assert main(['finetune', 'pibot_nav_cfc', '--corrections', str(map_bag), '--goal-frame',
+                 'map', '--gap', '0.5', '--out', str(tmp_path / 'map.safetensors')]) == 0
+    assert f'corrections {int(fresh.sum())} ' in capsys.readouterr().out
     teleop_late = (105.0, '/cmd_vel_teleop', _cmd(0.0, 0.1, 0.5, False))
     late = write_bag(tmp_path / 'late', items + [teleop_late])
     with pytest.raises(BagError, match='no step was corrected'):

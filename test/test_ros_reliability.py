@@ -325,15 +325,13 @@ def test_lifecycle_cycles_leak_no_subscriptions_or_memory(ros_env, tmp_path):
     robot = FakeRobot('cycle_robot')
     process = psutil.Process(controller.proc.pid)
 
-    # One client for all cycles: every new client is a new DDS endpoint the controller's
-    # participant learns and keeps, which would show as growth not caused by the controller.
-    client = robot.node.create_client(ChangeState, f'/{name}/change_state')
-    assert client.wait_for_service(timeout_sec=STARTUP)
-
+    # One client for all cycles (FakeRobot.call keeps one per service): every new client is a
+    # new DDS endpoint the controller's participant learns and keeps, which would show as
+    # growth not caused by the controller.
     def change(transition):
-        future = client.call_async(ChangeState.Request(transition=Transition(id=transition)))
-        robot.executor.spin_until_future_complete(future, timeout_sec=10.0)
-        assert future.done() and future.result().success, (transition, controller.text())
+        reply = robot.call(ChangeState, f'/{name}/change_state',
+                           ChangeState.Request(transition=Transition(id=transition)), STARTUP)
+        assert reply.success, (transition, controller.text())
 
     def settle(condition):
         end = time.monotonic() + 10.0
