@@ -32,7 +32,6 @@ are checked when a parameter is set.
 from __future__ import annotations
 
 from pathlib import Path
-import signal
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -43,6 +42,7 @@ from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
 from lnn_control.ros import readings
 from lnn_control.ros.neuron_state import neuron_state_msg
+from lnn_control.ros.process import init_until_signal
 from lnn_control.runtime.adapt import AdaptationConfig
 from lnn_control.runtime.base import PolicyFormatError
 from lnn_control.runtime.controller import ControllerConfig
@@ -71,7 +71,6 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos import QoSProfile
 from rclpy.qos import ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from sensor_msgs.msg import Image
 from sensor_msgs.msg import Imu
@@ -505,10 +504,7 @@ class LnnController(Node):
 def main(args: Optional[List[str]] = None) -> None:
     """Run the node; with ``autostart`` it configures and activates itself."""
     # Own signal handling: the zero command must go out before the context shuts down.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.append(True))
+    stop = init_until_signal(args)
     try:
         node = LnnController()
     except ParameterException as exc:

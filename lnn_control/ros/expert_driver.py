@@ -42,10 +42,10 @@ from lnn_control.envs.pibot_nav import NavState
 from lnn_control.envs.pibot_nav import PiBotNavEnv
 from lnn_control.ros import readings
 from lnn_control.ros import sim_messages as sm
+from lnn_control.ros.process import init_until_signal
 from nav_msgs.msg import Odometry
 import rclpy
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -243,12 +243,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--episodes', type=int, default=0,
                         help='episodes to drive, then exit (0: until Ctrl-C)')
     args = parser.parse_args(args_in)
-    # Own signal handling (as lnn_sim): rclpy's would shut the context down mid-wait.
-    rclpy.init(args=['expert_driver'] + ros_args,
-               signal_handler_options=SignalHandlerOptions.NO)
-    stop: List[bool] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.append(True))
+    stop = init_until_signal(['expert_driver'] + ros_args)
     node = ExpertDriver(episodes=args.episodes)
     try:
         while not stop and rclpy.ok() and not node.finished:

@@ -39,6 +39,7 @@ import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from lnn_control.ros.process import init_until_signal
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -294,7 +295,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         at = args_in.index('--ros-args')
         args_in, ros_args = args_in[:at], args_in[at:]
     args = parser.parse_args(args_in)
-    rclpy.init(args=['recorder'] + ros_args)
+    # Own signal handling: a SIGINT no longer lands inside a take (the bag is closed either way).
+    stop = init_until_signal(['recorder'] + ros_args)
     node = Node('lnn_bag_recorder')
     try:
         recorder = BagRecorder(node, args.out, dict(_parse_topic(t) for t in args.topic),
@@ -306,10 +308,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     end = time.monotonic() + args.duration if args.duration > 0 else float('inf')
     try:
-        while rclpy.ok() and time.monotonic() < end:
+        while not stop and rclpy.ok() and time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C / SIGINT: rclpy shuts the context down; the bag is closed below
+    except ExternalShutdownException:
+        pass  # the context was shut down from elsewhere; the bag is closed below
     finally:
         recorder.close()
         node.destroy_node()

@@ -51,7 +51,6 @@ robot                 pibot    pibot, or pendulum: Gymnasium's InvertedPendulum-
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -66,6 +65,7 @@ from lnn_control.envs.sim_bridge import BridgeConfig
 from lnn_control.envs.sim_bridge import SimBridge
 from lnn_control.ros import readings
 from lnn_control.ros import sim_messages as sm
+from lnn_control.ros.process import init_until_signal
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
@@ -74,7 +74,6 @@ from rclpy.clock import ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import Image
@@ -244,12 +243,7 @@ class SimNode(Node):
 
 def main(args: Optional[List[str]] = None) -> None:
     """Run ``lnn_sim`` until SIGINT/SIGTERM (accepts ``--ros-args``); exits cleanly."""
-    # Own signal handling: rclpy's handler shuts the context down under a running executor,
-    # which can surface as an RCLError from the wait set instead of a clean exit.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop: List[bool] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.append(True))
+    stop = init_until_signal(args)
     try:
         node = SimNode()
     except ValueError as error:   # an impossible parameter combination: say which, exit 2
