@@ -35,7 +35,8 @@ from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
 
 REASONS = {'scan_empty', 'scan_geometry', 'odom_frame', 'odom_non_finite', 'odom_quaternion',
-           'goal_frame', 'goal_non_finite', 'imu_non_finite', 'joints_size', 'joints_non_finite'}
+           'goal_frame', 'goal_non_finite', 'imu_non_finite', 'joints_size', 'joints_non_finite',
+           'scan_stamp', 'odom_stamp', 'goal_stamp', 'imu_stamp', 'joints_stamp'}
 F32_MAX = float(np.finfo(np.float32).max)
 SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-45, -1e-45]
 # float32 message fields refuse values beyond float32 range at assignment (rosidl checks).
@@ -121,20 +122,25 @@ def joint_states(draw):
     return msg
 
 
-def _check(result, reading_type):
+def _check(result, reading_type, msg):
     reading, reason = result
+    stamp = msg.header.stamp
     if reading is None:
         assert reason in REASONS
+        if reason.endswith('_stamp'):
+            assert stamp.nanosec >= 10**9
     else:
         assert reason == '' and isinstance(reading, reading_type)
-        assert math.isfinite(reading.stamp)
+        # A malformed stamp (nanosec >= 1e9) is never read as a time.
+        assert stamp.nanosec < 10**9
+        assert reading.stamp == stamp.sec + stamp.nanosec * 1e-9
     return reading, reason
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(msg=scans())
 def test_scan_conversion_never_raises(msg):
-    reading, reason = _check(readings.scan_to_reading(msg), ScanReading)
+    reading, reason = _check(readings.scan_to_reading(msg), ScanReading, msg)
     if reading is not None:
         assert reading.ranges.size == len(msg.ranges) > 0
         assert math.isfinite(reading.angle_increment) and reading.angle_increment != 0.0
@@ -146,7 +152,7 @@ def test_scan_conversion_never_raises(msg):
 @given(msg=odoms(), check_frame=st.booleans())
 def test_odom_conversion_never_raises(msg, check_frame):
     frame = 'odom' if check_frame else None
-    reading, reason = _check(readings.odom_to_reading(msg, frame, ['map']), OdomReading)
+    reading, reason = _check(readings.odom_to_reading(msg, frame, ['map']), OdomReading, msg)
     if reading is not None:
         assert all(math.isfinite(v) for v in (reading.x, reading.y, reading.yaw, reading.v,
                                               reading.w))
@@ -157,7 +163,7 @@ def test_odom_conversion_never_raises(msg, check_frame):
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(msg=goals())
 def test_goal_conversion_never_raises(msg):
-    reading, reason = _check(readings.goal_to_reading(msg, 'odom', ['map']), Goal)
+    reading, reason = _check(readings.goal_to_reading(msg, 'odom', ['map']), Goal, msg)
     if reading is not None:
         assert msg.header.frame_id.lstrip('/') in ('odom', 'map')
         assert math.isfinite(reading.x) and math.isfinite(reading.y)
@@ -168,7 +174,7 @@ def test_goal_conversion_never_raises(msg):
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(msg=imus())
 def test_imu_conversion_never_raises(msg):
-    reading, _ = _check(readings.imu_to_reading(msg), ImuReading)
+    reading, _ = _check(readings.imu_to_reading(msg), ImuReading, msg)
     if reading is not None:
         assert np.isfinite(reading.orientation).all()
         assert reading.orientation.shape == (4,) and reading.linear_acceleration.shape == (3,)
@@ -177,7 +183,7 @@ def test_imu_conversion_never_raises(msg):
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(msg=joint_states())
 def test_joints_conversion_never_raises(msg):
-    reading, _ = _check(readings.joints_to_reading(msg), JointsReading)
+    reading, _ = _check(readings.joints_to_reading(msg), JointsReading, msg)
     if reading is not None:
         assert reading.positions.shape == reading.velocities.shape
         assert np.isfinite(reading.positions).all() and np.isfinite(reading.velocities).all()

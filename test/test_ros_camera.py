@@ -75,6 +75,9 @@ def test_image_encodings_sizes_and_padding():
     bad_step = _image(rgb)
     bad_step.step = 10
     assert readings.image_to_reading(bad_step, 48, 64) == (None, 'image_layout')
+    bad_stamp = _image(rgb)
+    bad_stamp.header.stamp.nanosec = 1_000_000_000
+    assert readings.image_to_reading(bad_stamp, 48, 64) == (None, 'image_stamp')
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,6 +30,11 @@ sensor_msgs/Image           ImageReading (RGB)        encoding not rgb8/bgr8/mon
                                                       (image_layout)
 ==========================  ========================  =========================================
 
+Every conversion also refuses a malformed header stamp, a ``nanosec`` of 1e9 or more
+(``scan_stamp``, ``odom_stamp``, ``goal_stamp``, ``imu_stamp``, ``joints_stamp``,
+``image_stamp``): read as is it would move the reading's time by up to 4.3 s, and the
+controller's dt comes from these stamps.
+
 Non-finite lidar ranges are *not* a reason to refuse a scan: drivers report no-return beams as
 NaN or inf (REP 117) and the Observer reads them.
 
@@ -84,6 +89,13 @@ def seconds_to_stamp(seconds: float) -> Time:
     return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
+def _valid_stamp(stamp: Time) -> Optional[float]:
+    """Return the stamp in seconds, or None when its nanosec is not below 1e9 (malformed)."""
+    if not 0 <= stamp.nanosec < 1_000_000_000:
+        return None
+    return stamp_to_seconds(stamp)
+
+
 def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
@@ -100,10 +112,13 @@ def scan_to_reading(msg: LaserScan) -> Tuple[Optional[ScanReading], str]:
         return None, 'scan_empty'
     if not _finite(msg.angle_min, msg.angle_increment) or msg.angle_increment == 0.0:
         return None, 'scan_geometry'
+    stamp = _valid_stamp(msg.header.stamp)
+    if stamp is None:
+        return None, 'scan_stamp'
     return ScanReading(ranges=ranges, angle_min=float(msg.angle_min),
                        angle_increment=float(msg.angle_increment),
                        range_min=float(msg.range_min), range_max=float(msg.range_max),
-                       stamp=stamp_to_seconds(msg.header.stamp)), ''
+                       stamp=stamp), ''
 
 
 def odom_to_reading(msg: Odometry, odom_frame: Optional[str] = None,
@@ -126,8 +141,11 @@ def odom_to_reading(msg: Odometry, odom_frame: Optional[str] = None,
     # a wrong or NaN heading). Products of huge floats give inf, which fails the test too.
     if not abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w - 1.0) <= 0.2:
         return None, 'odom_quaternion'
+    stamp = _valid_stamp(msg.header.stamp)
+    if stamp is None:
+        return None, 'odom_stamp'
     return OdomReading(x=p.x, y=p.y, yaw=yaw_from_quaternion(q.x, q.y, q.z, q.w), v=v, w=w,
-                       stamp=stamp_to_seconds(msg.header.stamp)), ''
+                       stamp=stamp), ''
 
 
 def goal_to_reading(msg: PoseStamped, odom_frame: str = 'odom',
@@ -146,7 +164,10 @@ def goal_to_reading(msg: PoseStamped, odom_frame: str = 'odom',
     p = msg.pose.position
     if not _finite(p.x, p.y):
         return None, 'goal_non_finite'
-    return Goal(x=p.x, y=p.y, stamp=stamp_to_seconds(msg.header.stamp)), ''
+    stamp = _valid_stamp(msg.header.stamp)
+    if stamp is None:
+        return None, 'goal_stamp'
+    return Goal(x=p.x, y=p.y, stamp=stamp), ''
 
 
 def imu_to_reading(msg: Imu) -> Tuple[Optional[ImuReading], str]:
@@ -155,8 +176,11 @@ def imu_to_reading(msg: Imu) -> Tuple[Optional[ImuReading], str]:
     values = np.array([o.x, o.y, o.z, o.w, a.x, a.y, a.z, g.x, g.y, g.z], dtype=np.float64)
     if not np.isfinite(values).all():
         return None, 'imu_non_finite'
+    stamp = _valid_stamp(msg.header.stamp)
+    if stamp is None:
+        return None, 'imu_stamp'
     return ImuReading(orientation=values[:4], angular_velocity=values[4:7],
-                      linear_acceleration=values[7:], stamp=stamp_to_seconds(msg.header.stamp)), ''
+                      linear_acceleration=values[7:], stamp=stamp), ''
 
 
 def joints_to_reading(msg: JointState) -> Tuple[Optional[JointsReading], str]:
@@ -168,8 +192,11 @@ def joints_to_reading(msg: JointState) -> Tuple[Optional[JointsReading], str]:
         return None, 'joints_size'
     if not (np.isfinite(positions).all() and np.isfinite(velocities).all()):
         return None, 'joints_non_finite'
+    stamp = _valid_stamp(msg.header.stamp)
+    if stamp is None:
+        return None, 'joints_stamp'
     return JointsReading(names=names, positions=positions, velocities=velocities,
-                         stamp=stamp_to_seconds(msg.header.stamp)), ''
+                         stamp=stamp), ''
 
 
 def command_to_twist(command: np.ndarray, stamp: Time = None, frame_id: str = '',
@@ -241,7 +268,8 @@ def image_to_reading(msg: Image, height: Optional[int] = None, width: Optional[i
         height, width: the size the policy takes; None accepts any.
 
     Returns:
-        ``(reading, '')`` or ``(None, reason)``: image_encoding, image_size or image_layout.
+        ``(reading, '')`` or ``(None, reason)``: image_encoding, image_size, image_layout
+        or image_stamp.
 
     """
     channels = IMAGE_ENCODINGS.get(msg.encoding)
@@ -255,12 +283,15 @@ def image_to_reading(msg: Image, height: Optional[int] = None, width: Optional[i
     data = np.frombuffer(msg.data, dtype=np.uint8)   # rclpy holds uint8[] as array('B')
     if step < w * channels or data.size < step * h:
         return None, 'image_layout'
+    stamp = _valid_stamp(msg.header.stamp)
+    if stamp is None:
+        return None, 'image_stamp'
     pixels = data[:step * h].reshape(h, step)[:, :w * channels].reshape(h, w, channels)
     if msg.encoding == 'bgr8':
         pixels = pixels[:, :, ::-1]
     elif channels == 1:
         pixels = np.repeat(pixels, 3, axis=2)
-    return ImageReading(np.ascontiguousarray(pixels), stamp_to_seconds(msg.header.stamp)), ''
+    return ImageReading(np.ascontiguousarray(pixels), stamp), ''
 
 
 def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = 'camera_optical_frame'
