@@ -28,10 +28,10 @@ import json
 import math
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import Twist
 from geometry_msgs.msg import TwistStamped
+from lnn_control.ros.readings import seconds_to_stamp
 from lnn_control.runtime.observer import ImuReading
 from lnn_control.runtime.observer import JointsReading
 from lnn_control.runtime.observer import OdomReading
@@ -73,10 +73,8 @@ QOS = {
 }
 
 
-def stamp(seconds: float) -> Time:
-    """Convert seconds to ``builtin_interfaces/Time``."""
-    nanoseconds = int(round(seconds * 1e9))
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+# Seconds -> builtin_interfaces/Time, the conversion the controller's messages use.
+stamp = seconds_to_stamp
 
 
 def clock_msg(seconds: float) -> Clock:
