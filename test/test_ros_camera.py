@@ -9,7 +9,6 @@ The loop: lnn_sim robot:=lane -> /camera/image_raw -> lnn_controller -> /cmd_vel
 import json
 import math
 from pathlib import Path
-import subprocess
 import sys
 import time
 
@@ -33,6 +32,8 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from ros_harness import Process
+from ros_harness import ros_args
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -167,47 +168,17 @@ def test_lane_bridge_frames_and_timeout():
 
 
 # -- closed loop over DDS ---------------------------------------------------------------------
-class Process:
-    """A node in its own process; its output goes to a log file."""
-
-    def __init__(self, env, log_path, args):
-        self.log = open(log_path, 'w')
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def text(self):
-        self.log.flush()
-        return Path(self.log.name).read_text()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def _ros_args(name, **params):
-    args = ['--ros-args', '-r', f'__node:={name}']
-    for key, value in params.items():
-        args += ['-p', f'{key}:={value}']
-    return args
-
-
 @pytest.mark.slow
 def test_closed_loop_over_dds(ros_env, tmp_path):
     """The shipped camera CfC drives the simulated robot along the lane over real DDS."""
     sim = Process(ros_env, tmp_path / 'sim.log',
                   [sys.executable, '-m', 'lnn_control.ros.sim_node']
-                  + _ros_args('sim', robot='lane', seed=20001, real_time_factor=1.0))
+                  + ros_args('sim', robot='lane', seed=20001, real_time_factor=1.0), ROOT)
     controller = Process(ros_env, tmp_path / 'ctl.log',
                          [sys.executable, '-c', LAUNCHER]
-                         + _ros_args('ctl', policy='pibot_lane_cnn_cfc', mode='camera',
-                                     trigger='image', nominal_dt=1 / 30,
-                                     diagnostics_period=0.5))
+                         + ros_args('ctl', policy='pibot_lane_cnn_cfc', mode='camera',
+                                    trigger='image', nominal_dt=1 / 30,
+                                    diagnostics_period=0.5), ROOT)
     node = rclpy.create_node('camera_probe')
     executor = SingleThreadedExecutor()
     executor.add_node(node)

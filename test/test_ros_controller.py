@@ -10,7 +10,6 @@ discovery on localhost.
 
 import math
 from pathlib import Path
-import subprocess
 import sys
 import time
 
@@ -33,9 +32,13 @@ from rcl_interfaces.srv import SetParameters
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from ros_harness import call_service
+from ros_harness import Process
+from ros_harness import ros_args
+from ros_harness import sensor_messages
+from ros_harness import Spinner
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
-from service_calls import call_service
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 import torch
@@ -65,34 +68,15 @@ def policies(tmp_path_factory):
                               action={'size': 1, 'low': [-3.0], 'high': [3.0]})}
 
 
-class Controller:
+class Controller(Process):
     """A controller process; its log goes to a file."""
 
     def __init__(self, env, tmp_path, name, **params):
-        self.log_path = tmp_path / f'{name}.log'
-        args = [sys.executable, '-c', LAUNCHER, '--ros-args', '-r', f'__node:={name}']
-        for key, value in params.items():
-            args += ['-p', f'{key}:={value}']
-        self.log = open(self.log_path, 'w')
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def text(self):
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().__init__(env, tmp_path / f'{name}.log',
+                         [sys.executable, '-c', LAUNCHER] + ros_args(name, **params), ROOT)
 
 
-class FakeRobot:
+class FakeRobot(Spinner):
     """Publishes sensors with stamps and records what comes back."""
 
     def __init__(self, name, cmd_topic='/cmd_vel', cmd_type=TwistStamped):
@@ -116,38 +100,11 @@ class FakeRobot:
             values = tuple(msg.data)
         self.commands.append((time.monotonic(), values))
 
-    def spin_for(self, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-
-    def spin_until(self, condition, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return True
-            self.executor.spin_once(timeout_sec=0.02)
-        return condition()
-
     def publish_sensors(self, goal_frame='odom'):
         """One 20 Hz tick: scan + odom stamped, and the goal."""
         self.stamp += 0.05
-        sec = int(self.stamp)
-        nanosec = int(round((self.stamp - sec) * 1e9))
-        scan = LaserScan()
-        scan.header.stamp.sec, scan.header.stamp.nanosec = sec, nanosec
-        scan.header.frame_id = 'base_scan'
-        scan.angle_increment = 2 * math.pi / 360
-        scan.range_min, scan.range_max = 0.12, 3.5
-        scan.ranges = [1.5] * 300 + [math.inf] * 60
-        odom = Odometry()
-        odom.header.stamp = scan.header.stamp
-        odom.header.frame_id = 'odom'
-        odom.pose.pose.orientation.w = 1.0
-        goal = PoseStamped()
-        goal.header.stamp = scan.header.stamp
-        goal.header.frame_id = goal_frame
-        goal.pose.position.x, goal.pose.position.y = 2.0, 1.0
+        scan, odom, goal = sensor_messages(self.stamp, [1.5] * 300 + [math.inf] * 60,
+                                           goal_frame=goal_frame)
         self.scan_pub.publish(scan)
         self.odom_pub.publish(odom)
         self.goal_pub.publish(goal)

@@ -24,6 +24,7 @@ from nav_msgs.msg import Odometry
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from ros_harness import Spinner
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import String
 
@@ -43,7 +44,7 @@ def _stamp(stamp):
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-class Watcher:
+class Watcher(Spinner):
     """Records /clock, /odom, /cmd_vel and the sim's status with their arrival times."""
 
     def __init__(self):
@@ -58,22 +59,6 @@ class Watcher:
         n.create_subscription(String, f'/{SIM}/status', self._recorder('status'),
                               sm.QOS['status'])
         self.goal_pub = n.create_publisher(PoseStamped, '/goal_pose', 10)
-
-    def _recorder(self, kind):
-        def record(msg):
-            self.records[kind].append((time.monotonic(), msg))
-        return record
-
-    def spin_until(self, condition, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return True
-            self.executor.spin_once(timeout_sec=0.01)
-        return condition()
-
-    def spin_for(self, seconds):
-        self.spin_until(lambda: False, seconds)
 
     def status(self):
         return json.loads(self.records['status'][-1][1].data) if self.records['status'] else {}

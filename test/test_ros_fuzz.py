@@ -38,10 +38,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos import QoSProfile
 from rclpy.qos import ReliabilityPolicy
+from ros_harness import call_service
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
 from sensor_msgs.msg import LaserScan
-from service_calls import call_service
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 

@@ -8,7 +8,6 @@ this process plays the robot (scan, odom, goal at 20 Hz), listens to ``~/neuron_
 records it with :class:`lnn_control.ros.recorder.BagRecorder`, then reads the bag back.
 """
 
-import math
 from pathlib import Path
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from ros_harness import sensor_messages
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import get_typestore
 from rosbags.typesys import Stores
@@ -44,24 +44,8 @@ TOPIC = '/lnn_controller/neuron_state'
 
 
 def _messages(stamp):
-    sec = int(stamp)
-    nanosec = int(round((stamp - sec) * 1e9))
-    scan = LaserScan()
-    scan.header.stamp.sec, scan.header.stamp.nanosec = sec, nanosec
-    scan.header.frame_id = 'base_scan'
-    scan.angle_increment = 2 * math.pi / 360
-    scan.range_min, scan.range_max = 0.12, 3.5
     # An obstacle straight ahead at 0.6 m, free elsewhere.
-    scan.ranges = [0.6] * 20 + [3.0] * 320 + [0.6] * 20
-    odom = Odometry()
-    odom.header.stamp = scan.header.stamp
-    odom.header.frame_id = 'odom'
-    odom.pose.pose.orientation.w = 1.0
-    goal = PoseStamped()
-    goal.header.stamp = scan.header.stamp
-    goal.header.frame_id = 'odom'
-    goal.pose.position.x, goal.pose.position.y = 2.0, 1.0
-    return scan, odom, goal
+    return sensor_messages(stamp, [0.6] * 20 + [3.0] * 320 + [0.6] * 20)
 
 
 @pytest.mark.slow

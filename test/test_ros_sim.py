@@ -26,6 +26,9 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from ros_harness import Process
+from ros_harness import ros_args
+from ros_harness import Spinner
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu
 from sensor_msgs.msg import JointState
@@ -88,29 +91,13 @@ def test_incoming_messages():
 
 
 # -- over DDS -----------------------------------------------------------------------------------
-class Process:
-    """A node in its own process (python -m ...), its output in a log file."""
-
-    def __init__(self, env, log_path, module, name, **params):
-        args = [sys.executable, '-m', module, '--ros-args', '-r', f'__node:={name}']
-        for key, value in params.items():
-            value = str(value).lower() if isinstance(value, bool) else value
-            args += ['-p', f'{key}:={value}']
-        self.log = open(log_path, 'w')
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def text(self):
-        self.log.flush()
-        return Path(self.log.name).read_text()
-
-    def stop(self):
-        stop_process(self.proc)
-        self.log.close()
-        return self.proc.returncode
+def node_process(env, log_path, module, name, **params):
+    """Start ``python -m module`` as node ``name`` with ``params``."""
+    return Process(env, log_path, [sys.executable, '-m', module] + ros_args(name, **params),
+                   ROOT)
 
 
-class SimClient:
+class SimClient(Spinner):
     """The controller's side: records /clock, /scan, /odom and the sim's status."""
 
     def __init__(self, sim_name, stamped=True):
@@ -132,24 +119,6 @@ class SimClient:
         self.cmd_pub = n.create_publisher(TwistStamped if stamped else Twist, '/cmd_vel', 10)
         self.goal_pub = n.create_publisher(PoseStamped, '/goal_pose', 10)
         self.sim_name = sim_name
-
-    def _recorder(self, kind):
-        def record(msg):
-            self.records[kind].append((time.monotonic(), msg))
-        return record
-
-    def spin_for(self, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-
-    def spin_until(self, condition, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return True
-            self.executor.spin_once(timeout_sec=0.01)
-        return condition()
 
     def command(self, v, w):
         twist = Twist()
@@ -197,8 +166,8 @@ def _stamp(msg):
 
 @pytest.mark.slow
 def test_sim_rates_commands_timeout_and_reset(ros_env, tmp_path):
-    sim = Process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'sim',
-                  seed=5, n_obstacles=0, real_time_factor=1.0)
+    sim = node_process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'sim',
+                       seed=5, n_obstacles=0, real_time_factor=1.0)
     client = SimClient('sim')
     try:
         assert client.spin_until(lambda: client.records['odom'] and client.records['scan'],
@@ -277,8 +246,8 @@ def test_sim_rates_commands_timeout_and_reset(ros_env, tmp_path):
 
 
 def test_impossible_parameters_exit_with_a_reason(ros_env, tmp_path):
-    sim = Process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'badsim',
-                  clock_rate=30.0)
+    sim = node_process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'badsim',
+                       clock_rate=30.0)
     try:
         sim.proc.wait(timeout=STARTUP)
         assert sim.proc.returncode == 2 and 'clock_rate' in sim.text()
@@ -288,8 +257,8 @@ def test_impossible_parameters_exit_with_a_reason(ros_env, tmp_path):
 
 @pytest.mark.slow
 def test_plain_twist_as_fast_as_possible(ros_env, tmp_path):
-    sim = Process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'fastsim',
-                  seed=1, n_obstacles=2, real_time_factor=0.0, cmd_vel_stamped=False)
+    sim = node_process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'fastsim',
+                       seed=1, n_obstacles=2, real_time_factor=0.0, cmd_vel_stamped=False)
     client = SimClient('fastsim', stamped=False)
     try:
         assert client.spin_until(lambda: len(client.records['odom']) > 5, STARTUP), sim.text()
@@ -339,8 +308,8 @@ def _goal_seeker(path):
 
 def _closed_loop(ros_env, tmp_path, policy, seed, n_obstacles, goal=None, timeout=30.0):
     """Run lnn_sim + lnn_controller (torch blocked) on sim time; return the final status."""
-    sim = Process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'loopsim',
-                  seed=seed, n_obstacles=n_obstacles, real_time_factor=2.0)
+    sim = node_process(ros_env, tmp_path / 'sim.log', 'lnn_control.ros.sim_node', 'loopsim',
+                       seed=seed, n_obstacles=n_obstacles, real_time_factor=2.0)
     args = [sys.executable, '-c', CONTROLLER, '--ros-args', '-r', '__node:=loopctl',
             '-p', f'policy:={policy}', '-p', 'use_sim_time:=true']
     log_path = tmp_path / 'controller.log'
