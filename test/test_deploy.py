@@ -79,8 +79,20 @@ def test_unit_stops_with_the_signal_that_zeroes_the_command():
     assert service['KillSignal'] == 'SIGINT'
     assert service['Restart'] == 'on-failure'
     assert float(service['TimeoutStopSec']) >= 5
+    # The node's start-up turns SIGINT (and SIGTERM) into a stop flag and keeps the context
+    # up, so its zero command still goes out (the over-DDS check is in test_ros_controller).
     node = (ROOT / 'lnn_control' / 'ros' / 'controller_node.py').read_text()
-    assert re.search(r'for signum in \(signal\.SIGINT, signal\.SIGTERM\)', node)
+    assert re.search(r'stop = init_until_signal\(args\)', node)
+    probe = ('import os, signal, rclpy\n'
+             'from lnn_control.ros.process import init_until_signal\n'
+             'stop = init_until_signal([])\n'
+             'for signum in (signal.SIGINT, signal.SIGTERM):\n'
+             '    os.kill(os.getpid(), signum)\n'
+             'print(len(stop), rclpy.ok())\n'
+             'rclpy.shutdown()\n')
+    result = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.split() == ['2', 'True'], result.stderr
     assert _unit()['Install']['WantedBy'] == 'multi-user.target'
 
 
