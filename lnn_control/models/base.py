@@ -48,6 +48,7 @@ class PolicyModel(nn.Module):
     kind: ClassVar[str] = ''
     input_size: int
     output_size: int
+    state_size: int  # width of the flat state; the default initial_state below reads it
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -71,4 +72,16 @@ class PolicyModel(nn.Module):
         return flat
 
     def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> Any:
-        raise NotImplementedError
+        """Return zeros (B, state_size), with the dtype and device of ``like`` when given."""
+        kw = {} if like is None else {'dtype': like.dtype, 'device': like.device}
+        return torch.zeros(batch, self.state_size, **kw)
+
+    def _flat_start_state(self, h: Optional[torch.Tensor], batch: int,
+                          like: torch.Tensor) -> torch.Tensor:
+        """Return the flat state ``forward`` starts from: ``h`` or zeros, (B, state_size)."""
+        if h is None:
+            h = self.initial_state(batch, like=like)
+        if tuple(h.shape) != (batch, self.state_size):
+            raise ValueError(f'h must be (B, {self.state_size}) = ({batch}, {self.state_size});'
+                             f' got shape {tuple(h.shape)}')
+        return h

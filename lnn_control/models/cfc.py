@@ -95,6 +95,8 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 from lnn_control.models.base import PolicyModel
 from lnn_control.models.base import timespans_to_bt1
 from lnn_control.models.memory import MemoryCell
+from lnn_control.models.memory import MixedMemoryState
+from lnn_control.models.memory import State
 from lnn_control.wirings import Wiring
 import numpy as np
 import torch
@@ -114,8 +116,6 @@ ACTIVATIONS: Dict[str, Tuple[Callable[[torch.Tensor], torch.Tensor], float, floa
     'silu': (F.silu, 1.0, 1.0),
     'gelu': (F.gelu, 1.0, 1.0),
 }
-
-State = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
 
 class _Layer(nn.Module):
@@ -375,7 +375,7 @@ class _Scan(torch.autograd.Function):
         return tuple(grads)
 
 
-class CfC(PolicyModel):
+class CfC(MixedMemoryState, PolicyModel):
     """
     Closed-form continuous-time network (ncps ``CfC`` semantics); see the module docstring.
 
@@ -517,39 +517,8 @@ class CfC(PolicyModel):
                 'backbone_dropout': self.backbone_dropout,
                 'strict_wiring': self.strict_wiring}
 
-    def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> State:
-        """Zeros: (B, N), or the tuple (h, c) with mixed memory."""
-        like = self.layers[0].ff1.weight if like is None else like
-        h = torch.zeros(batch, self.units, dtype=like.dtype, device=like.device)
-        return (h, torch.zeros_like(h)) if self.mixed_memory else h
-
-    def flat_state(self, h: State) -> torch.Tensor:
-        """(B, state_size): the neuron states in layer order, then the memory cell state."""
-        return torch.cat(h, dim=-1) if self.mixed_memory else h
-
-    def unflat_state(self, flat: torch.Tensor) -> State:
-        """Inverse of :meth:`flat_state`."""
-        if self.mixed_memory:
-            return flat[..., :self.units], flat[..., self.units:]
-        return flat
-
-    def _start_state(self, h: Optional[State], batch: int,
-                     like: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        if h is None:
-            state = self.initial_state(batch, like)
-        elif self.mixed_memory and isinstance(h, torch.Tensor):
-            if h.shape[-1] != 2 * self.units:
-                raise ValueError(f'with mixed_memory, h is a tuple (h, c) or (B, 2N) = '
-                                 f'({batch}, {2 * self.units}); got {tuple(h.shape)}')
-            state = self.unflat_state(h)
-        else:
-            state = h
-        hx, cx = state if self.mixed_memory else (state, None)
-        for part in (hx, cx):
-            if part is not None and tuple(part.shape) != (batch, self.units):
-                raise ValueError(f'state parts must be (B, units) = ({batch}, {self.units}), '
-                                 f'got {tuple(part.shape)}')
-        return hx, cx
+    def _state_like(self) -> torch.Tensor:
+        return self.layers[0].ff1.weight
 
     # ------------------------------------------------------------------ forward
     def _plans(self) -> List[_Plan]:

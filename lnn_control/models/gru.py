@@ -79,11 +79,6 @@ class GRU(PolicyModel):
                 'hidden_size': self.hidden_size, 'num_layers': self.num_layers,
                 'dt_input': self.dt_input, 'return_sequences': self.return_sequences}
 
-    def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Zeros (B, num_layers * H)."""
-        kw = {} if like is None else {'dtype': like.dtype, 'device': like.device}
-        return torch.zeros(batch, self.state_size, **kw)
-
     def forward(self, x: torch.Tensor, h: Optional[torch.Tensor] = None,
                 timespans: Union[None, float, torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -103,11 +98,7 @@ class GRU(PolicyModel):
         """
         u = input_features(x, timespans, self.dt_input)  # (B, T, D)
         batch = u.shape[0]
-        if h is None:
-            h = self.initial_state(batch, like=u)
-        if tuple(h.shape) != (batch, self.state_size):
-            raise ValueError(f'h must be (B, {self.state_size}) = ({batch}, {self.state_size});'
-                             f' got shape {tuple(h.shape)}')
+        h = self._flat_start_state(h, batch, u)  # (B, L*H)
         # torch keeps layer-major (L, B, H); our flat state is batch-major (B, L*H)
         h0 = h.reshape(batch, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
         out, hn = self.rnn(u, h0)  # (B, T, H), (L, B, H)

@@ -70,9 +70,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple, Union
 
-from lnn_control.models.base import PolicyModel, timespans_to_bt1
+from lnn_control.models.base import PolicyModel
+from lnn_control.models.base import timespans_to_bt1
 from lnn_control.models.memory import MemoryCell
-from lnn_control.wirings import FullyConnected, Wiring
+from lnn_control.models.memory import MixedMemoryState
+from lnn_control.models.memory import State
+from lnn_control.wirings import FullyConnected
+from lnn_control.wirings import Wiring
 import numpy as np
 import torch
 from torch import nn
@@ -87,7 +91,6 @@ INIT_RANGES = {
     'w': (0.001, 1.0), 'sigma': (3.0, 8.0), 'mu': (0.3, 0.8),
     'sensory_w': (0.001, 1.0), 'sensory_sigma': (3.0, 8.0), 'sensory_mu': (0.3, 0.8),
 }
-State = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
 
 class _FusedSolve(torch.autograd.Function):
@@ -189,7 +192,7 @@ def _one_hot(index: np.ndarray, size: int, rows: bool) -> torch.Tensor:
     return mat if rows else mat.t().contiguous()
 
 
-class LTC(PolicyModel):
+class LTC(MixedMemoryState, PolicyModel):
     """
     A liquid time-constant network (LTC), optionally sparse (NCP wiring) and with memory.
 
@@ -314,21 +317,8 @@ class LTC(PolicyModel):
                 'ode_unfolds': self.ode_unfolds, 'epsilon': self.epsilon,
                 'implicit_param_constraints': self.implicit_param_constraints}
 
-    def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> State:
-        """Zeros: (B, N), or the tuple (h, c) with mixed memory."""
-        like = self.gleak if like is None else like
-        h = torch.zeros(batch, self.units, dtype=like.dtype, device=like.device)
-        return (h, torch.zeros_like(h)) if self.mixed_memory else h
-
-    def flat_state(self, h: State) -> torch.Tensor:
-        """(B, state_size): the neuron potentials, then the memory cell state if any."""
-        return torch.cat(h, dim=-1) if self.mixed_memory else h
-
-    def unflat_state(self, flat: torch.Tensor) -> State:
-        """Inverse of :meth:`flat_state`."""
-        if self.mixed_memory:
-            return flat[..., :self.units], flat[..., self.units:]
-        return flat
+    def _state_like(self) -> torch.Tensor:
+        return self.gleak
 
     def _positive(self, p: torch.Tensor) -> torch.Tensor:
         return F.softplus(p) if self.implicit_param_constraints else p
@@ -400,21 +390,6 @@ class LTC(PolicyModel):
                 v = torch.addcmul(num, c_t, v) / den
             outs.append(v)
         return torch.stack(outs, 1)
-
-    def _start_state(self, h: Optional[Any], batch: int,
-                     like: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        if h is None:
-            state = self.initial_state(batch, like)
-        elif self.mixed_memory and isinstance(h, torch.Tensor):
-            state = self.unflat_state(h)
-        else:
-            state = h
-        hx, cx = state if self.mixed_memory else (state, None)
-        for part in (hx, cx):
-            if part is not None and tuple(part.shape) != (batch, self.units):
-                raise ValueError(f'state parts must be (B, units) = ({batch}, {self.units}), '
-                                 f'got {tuple(part.shape)}')
-        return hx, cx
 
     def forward(self, x: torch.Tensor, h: Optional[Any] = None,
                 timespans: Union[None, float, torch.Tensor] = None

@@ -18,16 +18,21 @@ The ``+ 1`` forget-gate bias, the gate order and the initialisation (xavier-unif
 orthogonal recurrent map, biases uniform in [-0.1, 0.1], no recurrent bias) are those of ncps
 1.0.1 ``ncps.torch.LSTMCell``, so its weights load unchanged. The numpy mirror is
 :class:`lnn_control.runtime.memory.MemoryStep`.
+
+:class:`MixedMemoryState` holds the state handling CfC and LTC share: ``h`` (B, N), or with
+``mixed_memory`` the pair ``(h, c)`` whose flat form is ``[h, c]`` (B, 2N).
 """
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-__all__ = ['MemoryCell']
+__all__ = ['MemoryCell', 'MixedMemoryState', 'State']
+
+State = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
 
 class MemoryCell(nn.Module):
@@ -78,3 +83,55 @@ class MemoryCell(nn.Module):
         """Advance one step: ``x`` (B, input_size), ``state = (h, c)`` each (B, H)."""
         h, c = state
         return self.step(self.input_part(x), h, c)
+
+
+class MixedMemoryState:
+    """
+    State methods of a model with an optional memory cell (mixin for CfC and LTC).
+
+    The model sets ``units`` (N) and ``mixed_memory`` and implements :meth:`_state_like`. The
+    state is ``h`` (B, N), or with ``mixed_memory`` the tuple ``(h, c)``; the flat form
+    (``flat_state``, the runtime layout) is ``h``, or ``[h, c]`` (B, 2N).
+    """
+
+    units: int
+    mixed_memory: bool
+
+    def _state_like(self) -> torch.Tensor:
+        """Return the parameter whose dtype and device a fresh state takes by default."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> State:
+        """Return zeros: (B, N), or the tuple (h, c) with mixed memory."""
+        like = self._state_like() if like is None else like
+        h = torch.zeros(batch, self.units, dtype=like.dtype, device=like.device)
+        return (h, torch.zeros_like(h)) if self.mixed_memory else h
+
+    def flat_state(self, h: State) -> torch.Tensor:
+        """Return the (B, state_size) form: the neuron states, then the memory cell state."""
+        return torch.cat(h, dim=-1) if self.mixed_memory else h
+
+    def unflat_state(self, flat: torch.Tensor) -> State:
+        """Inverse of :meth:`flat_state`."""
+        if self.mixed_memory:
+            return flat[..., :self.units], flat[..., self.units:]
+        return flat
+
+    def _start_state(self, h: Optional[Any], batch: int,
+                     like: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Return ``(h, c)`` to start ``forward`` from (c None without mixed memory), checked."""
+        if h is None:
+            state = self.initial_state(batch, like)
+        elif self.mixed_memory and isinstance(h, torch.Tensor):
+            if h.shape[-1] != 2 * self.units:
+                raise ValueError(f'with mixed_memory, h is a tuple (h, c) or (B, 2N) = '
+                                 f'({batch}, {2 * self.units}); got {tuple(h.shape)}')
+            state = self.unflat_state(h)
+        else:
+            state = h
+        hx, cx = state if self.mixed_memory else (state, None)
+        for part in (hx, cx):
+            if part is not None and tuple(part.shape) != (batch, self.units):
+                raise ValueError(f'state parts must be (B, units) = ({batch}, {self.units}), '
+                                 f'got {tuple(part.shape)}')
+        return hx, cx

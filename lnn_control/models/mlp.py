@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
-from lnn_control.models.base import PolicyModel, timespans_to_bt1
+from lnn_control.models.base import PolicyModel
+from lnn_control.models.base import timespans_to_bt1
 import torch
 from torch import nn
 
@@ -124,11 +125,6 @@ class MLP(PolicyModel):
                 'frames': self.frames, 'dt_input': self.dt_input,
                 'return_sequences': self.return_sequences}
 
-    def initial_state(self, batch: int, like: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Empty frame buffer: zeros (B, (frames - 1) * D)."""
-        kw = {} if like is None else {'dtype': like.dtype, 'device': like.device}
-        return torch.zeros(batch, self.state_size, **kw)
-
     def forward(self, x: torch.Tensor, h: Optional[torch.Tensor] = None,
                 timespans: Union[None, float, torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -148,11 +144,7 @@ class MLP(PolicyModel):
         """
         u = input_features(x, timespans, self.dt_input)  # (B, T, D)
         batch, steps, d = u.shape
-        if h is None:
-            h = self.initial_state(batch, like=u)
-        if tuple(h.shape) != (batch, self.state_size):
-            raise ValueError(f'h must be (B, {self.state_size}) = ({batch}, {self.state_size});'
-                             f' got shape {tuple(h.shape)}')
+        h = self._flat_start_state(h, batch, u)  # (B, (F-1)*D), zeros when None
         if self.frames == 1:
             # no history: skip the zero-size reshapes, which crash the ONNX exporter
             a, h_new = u, h  # (B, T, D), (B, 0)

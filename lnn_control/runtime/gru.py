@@ -61,6 +61,10 @@ class GRUCell(Cell):
     """
     Runtime GRU built from ``GRU.get_config()`` and its state_dict arrays.
 
+    :class:`lnn_control.runtime.lstm.LSTMCell` derives from it (as the torch ``LSTM`` from
+    ``GRU``): the two share the config, the [u, h, 1] buffers and the readout, and differ in
+    how a layer's weights are fused (:meth:`_fuse_layer`) and stepped.
+
     Args:
         config: the torch model's ``get_config()`` (input_size, output_size, hidden_size,
             num_layers, dt_input; return_sequences is ignored).
@@ -69,11 +73,13 @@ class GRUCell(Cell):
     """
 
     kind = 'gru'
+    _gates = 3            # gate blocks of the torch weights (LSTM: 4)
+    _state_copies = 1     # vectors of num_layers * H in the flat state (LSTM: h and c)
 
-    @staticmethod
-    def expected_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
-        """Name -> shape of every tensor a gru policy of this config holds."""
-        return rnn_shapes('gru', config, gates=3)
+    @classmethod
+    def expected_shapes(cls, config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
+        """Name -> shape of every tensor a policy of this kind and config holds."""
+        return rnn_shapes(cls.kind, config, gates=cls._gates)
 
     def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
         check_tensors(self.kind, self.expected_shapes(config), tensors)
@@ -83,7 +89,7 @@ class GRUCell(Cell):
         self.hidden_size = hidden
         self.num_layers = layers
         self.dt_input = bool(config.get('dt_input', False))
-        self.state_size = layers * hidden
+        self.state_size = self._state_copies * layers * hidden
         H = hidden
 
         # [u, h, 1] input buffer per layer (layer l > 0 gets u from layer l - 1), and the
@@ -94,30 +100,53 @@ class GRUCell(Cell):
         self._x0 = bufs[0]
         self._layers = []
         for k, d in enumerate(widths[:-1]):
-            w_ih = np.asarray(tensors[f'rnn.weight_ih_l{k}'], np.float64)  # (3H, D)
-            w_hh = np.asarray(tensors[f'rnn.weight_hh_l{k}'], np.float64)  # (3H, H)
-            b_ih = np.asarray(tensors[f'rnn.bias_ih_l{k}'], np.float64)
-            b_hh = np.asarray(tensors[f'rnn.bias_hh_l{k}'], np.float64)
-            w = np.zeros((d + H + 1, 4 * H))
-            w[:d, :2 * H] = 0.5 * w_ih[:2 * H].T
-            w[d:d + H, :2 * H] = 0.5 * w_hh[:2 * H].T
-            w[d + H, :2 * H] = 0.5 * (b_ih[:2 * H] + b_hh[:2 * H])
-            w[:d, 2 * H:3 * H] = w_ih[2 * H:].T
-            w[d + H, 2 * H:3 * H] = b_ih[2 * H:]
-            w[d:d + H, 3 * H:] = w_hh[2 * H:].T
-            w[d + H, 3 * H:] = b_hh[2 * H:]
-            pre = np.empty(4 * H, dtype=np.float32)
             nxt = bufs[k + 1] if k + 1 < layers else ro
-            self._layers.append((
-                np.ascontiguousarray(w, dtype=np.float32),
-                bufs[k], bufs[k][d:d + H],                     # [u, h, 1], its h part
-                pre, pre[:2 * H], pre[:H], pre[H:2 * H],       # pre, rz, r, z
-                pre[2 * H:3 * H], pre[3 * H:],                 # n, W_hn h + b_hn
-                slice(k * H, (k + 1) * H), nxt[:H]))           # own state slice, next input
+            self._layers.append(self._fuse_layer(tensors, k, d, bufs[k], nxt[:H]))
         self._ro = ro
         w_out = np.asarray(tensors['readout.weight'], np.float32)
         b_out = np.asarray(tensors['readout.bias'], np.float32)
         self._w_out = np.ascontiguousarray(np.vstack([w_out.T, b_out[None, :]]))  # (H+1, out)
+
+    def _fuse_layer(self, tensors: Mapping[str, np.ndarray], k: int, d: int, xh: np.ndarray,
+                    nxt: np.ndarray) -> Tuple[Any, ...]:
+        """
+        Fuse layer ``k``'s weights and return what :meth:`step` unpacks for it.
+
+        Args:
+            tensors: the state_dict arrays.
+            k: layer index.
+            d: width of the layer's input u (D_k).
+            xh: the layer's [u, h, 1] buffer, (d + H + 1,).
+            nxt: where the layer's new h goes, (H,): the next layer's u or the readout input.
+
+        """
+        H = self.hidden_size
+        w_ih = np.asarray(tensors[f'rnn.weight_ih_l{k}'], np.float64)  # (3H, D)
+        w_hh = np.asarray(tensors[f'rnn.weight_hh_l{k}'], np.float64)  # (3H, H)
+        b_ih = np.asarray(tensors[f'rnn.bias_ih_l{k}'], np.float64)
+        b_hh = np.asarray(tensors[f'rnn.bias_hh_l{k}'], np.float64)
+        w = np.zeros((d + H + 1, 4 * H))
+        w[:d, :2 * H] = 0.5 * w_ih[:2 * H].T
+        w[d:d + H, :2 * H] = 0.5 * w_hh[:2 * H].T
+        w[d + H, :2 * H] = 0.5 * (b_ih[:2 * H] + b_hh[:2 * H])
+        w[:d, 2 * H:3 * H] = w_ih[2 * H:].T
+        w[d + H, 2 * H:3 * H] = b_ih[2 * H:]
+        w[d:d + H, 3 * H:] = w_hh[2 * H:].T
+        w[d + H, 3 * H:] = b_hh[2 * H:]
+        pre = np.empty(4 * H, dtype=np.float32)
+        return (np.ascontiguousarray(w, dtype=np.float32),
+                xh, xh[d:d + H],                               # [u, h, 1], its h part
+                pre, pre[:2 * H], pre[:H], pre[H:2 * H],       # pre, rz, r, z
+                pre[2 * H:3 * H], pre[3 * H:],                 # n, W_hn h + b_hn
+                slice(k * H, (k + 1) * H), nxt)                # own state slice, next input
+
+    def _start_step(self, x: np.ndarray, dt: float) -> np.ndarray:
+        """Write ``x`` (and dt when ``dt_input``) into layer 0's u; return a new state buffer."""
+        x0 = self._x0
+        x0[:self.input_size] = x
+        if self.dt_input:
+            x0[self.input_size] = dt
+        return np.empty(self.state_size, dtype=np.float32)
 
     def step(self, x: np.ndarray, h: np.ndarray, dt: float) -> Tuple[np.ndarray, np.ndarray]:
         """
@@ -132,11 +161,7 @@ class GRUCell(Cell):
             y: (output_size,) float32 action; h: (num_layers * H,) new state.
 
         """
-        x0 = self._x0
-        x0[:self.input_size] = x
-        if self.dt_input:
-            x0[self.input_size] = dt
-        h_new = np.empty(self.state_size, dtype=np.float32)
+        h_new = self._start_step(x, dt)
         for w, xh, h_in, pre, rz, r, z, n, hn, sl, nxt in self._layers:
             h_in[:] = h[sl]
             np.dot(xh, w, out=pre)  # (4H,)

@@ -23,77 +23,47 @@ State (2 * num_layers * H,) = [h_0 .. h_{L-1}, c_0 .. c_{L-1}] (the torch model'
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, List, Mapping, Tuple
 
-from lnn_control.runtime.base import Cell
-from lnn_control.runtime.base import check_tensors
-from lnn_control.runtime.gru import rnn_shapes
-from lnn_control.runtime.gru import rnn_sizes
+from lnn_control.runtime.gru import GRUCell
 import numpy as np
 
 __all__ = ['LSTMCell']
 
 
-class LSTMCell(Cell):
+class LSTMCell(GRUCell):
     """
     Runtime LSTM built from ``LSTM.get_config()`` and its state_dict arrays.
 
-    Args:
-        config: the torch model's ``get_config()`` (input_size, output_size, hidden_size,
-            num_layers, dt_input; return_sequences is ignored).
-        tensors: ``{name: array}`` of the torch ``state_dict``; shapes are checked first.
-
+    Arguments, buffers and readout are :class:`~lnn_control.runtime.gru.GRUCell`'s; this class
+    fuses and steps the LSTM layers.
     """
 
     kind = 'lstm'
+    _gates = 4
+    _state_copies = 2  # flat [h, c]
 
-    @staticmethod
-    def expected_shapes(config: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
-        """Name -> shape of every tensor an lstm policy of this config holds."""
-        return rnn_shapes('lstm', config, gates=4)
-
-    def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
-        check_tensors(self.kind, self.expected_shapes(config), tensors)
-        feature, hidden, layers, out = rnn_sizes(self.kind, config)
-        self.input_size = int(config['input_size'])
-        self.output_size = out
-        self.hidden_size = hidden
-        self.num_layers = layers
-        self.dt_input = bool(config.get('dt_input', False))
-        self.state_size = 2 * layers * hidden
-        H = hidden
+    def _fuse_layer(self, tensors: Mapping[str, np.ndarray], k: int, d: int, xh: np.ndarray,
+                    nxt: np.ndarray) -> Tuple[Any, ...]:
+        """Fuse layer ``k``'s weights and return what :meth:`step` unpacks for it."""
+        H, layers = self.hidden_size, self.num_layers
         # torch rows i, f, g, o -> our columns i, f, o, g; halve the sigmoid gates' rows
         order = np.concatenate([np.arange(0, 2 * H), np.arange(3 * H, 4 * H),
                                 np.arange(2 * H, 3 * H)])
         scale = np.concatenate([np.full(3 * H, 0.5), np.ones(H)])[:, None]  # (4H, 1)
-
-        # [u, h, 1] input buffer per layer (layer l > 0 gets u from layer l - 1), and the
-        # readout's [h_{L-1}, 1]; the trailing 1 multiplies the bias row.
-        widths = [feature] + [H] * layers
-        bufs = [np.ones(w + H + 1, dtype=np.float32) for w in widths[:-1]]
-        ro = np.ones(H + 1, dtype=np.float32)
-        self._x0 = bufs[0]
-        self._layers = []
-        for k, d in enumerate(widths[:-1]):
-            w_ih = np.asarray(tensors[f'rnn.weight_ih_l{k}'], np.float64)  # (4H, D)
-            w_hh = np.asarray(tensors[f'rnn.weight_hh_l{k}'], np.float64)  # (4H, H)
-            b = (np.asarray(tensors[f'rnn.bias_ih_l{k}'], np.float64)
-                 + np.asarray(tensors[f'rnn.bias_hh_l{k}'], np.float64))  # (4H,)
-            w = np.hstack([w_ih, w_hh, b[:, None]])[order] * scale  # (4H, D + H + 1)
-            pre = np.empty(4 * H, dtype=np.float32)
-            nxt = bufs[k + 1] if k + 1 < layers else ro
-            self._layers.append((
-                np.ascontiguousarray(w.T, dtype=np.float32),   # (D + H + 1, 4H)
-                bufs[k], bufs[k][d:d + H],                     # [u, h, 1], its h part
+        w_ih = np.asarray(tensors[f'rnn.weight_ih_l{k}'], np.float64)  # (4H, D)
+        w_hh = np.asarray(tensors[f'rnn.weight_hh_l{k}'], np.float64)  # (4H, H)
+        b = (np.asarray(tensors[f'rnn.bias_ih_l{k}'], np.float64)
+             + np.asarray(tensors[f'rnn.bias_hh_l{k}'], np.float64))  # (4H,)
+        w = np.hstack([w_ih, w_hh, b[:, None]])[order] * scale  # (4H, D + H + 1)
+        pre = np.empty(4 * H, dtype=np.float32)
+        return (np.ascontiguousarray(w.T, dtype=np.float32),   # (D + H + 1, 4H)
+                xh, xh[d:d + H],                               # [u, h, 1], its h part
                 pre, pre[:3 * H],                              # pre, sigmoid gates
                 pre[:H], pre[H:2 * H], pre[2 * H:3 * H], pre[3 * H:],  # i, f, o, g
                 slice(k * H, (k + 1) * H),                     # h_l in the flat state
                 slice((layers + k) * H, (layers + k + 1) * H),  # c_l in the flat state
-                nxt[:H]))                                      # next layer's / readout input
-        self._ro = ro
-        w_out = np.asarray(tensors['readout.weight'], np.float32)
-        b_out = np.asarray(tensors['readout.bias'], np.float32)
-        self._w_out = np.ascontiguousarray(np.vstack([w_out.T, b_out[None, :]]))  # (H+1, out)
+                nxt)                                           # next layer's / readout input
 
     def step(self, x: np.ndarray, h: np.ndarray, dt: float) -> Tuple[np.ndarray, np.ndarray]:
         """
@@ -108,11 +78,7 @@ class LSTMCell(Cell):
             y: (output_size,) float32 action; h: (2 * num_layers * H,) new state.
 
         """
-        x0 = self._x0
-        x0[:self.input_size] = x
-        if self.dt_input:
-            x0[self.input_size] = dt
-        h_new = np.empty(self.state_size, dtype=np.float32)
+        h_new = self._start_step(x, dt)
         for w, xh, h_in, pre, sig, i, f, o, g, hs, cs, nxt in self._layers:
             h_in[:] = h[hs]
             np.dot(xh, w, out=pre)  # (4H,)
