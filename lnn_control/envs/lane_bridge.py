@@ -22,7 +22,7 @@ import math
 from typing import Any, Dict, List, Optional
 
 from lnn_control.envs.pibot_lane import PiBotLaneEnv
-from lnn_control.envs.sim_bridge import command_timed_out
+from lnn_control.envs.sim_bridge import BridgeBase
 from lnn_control.envs.sim_bridge import Event
 from lnn_control.envs.sim_bridge import finite_twist
 from lnn_control.envs.sim_bridge import whole_periods
@@ -34,7 +34,7 @@ __all__ = ['LaneBridge', 'CAMERA_FOVY']
 CAMERA_FOVY = 48.8    # deg, sim/pibot_lane.xml's "front" camera (Raspberry Pi camera v2)
 
 
-class LaneBridge:
+class LaneBridge(BridgeBase):
     """
     A PiBotLaneEnv driven by external commands, one camera frame per clock period.
 
@@ -49,27 +49,19 @@ class LaneBridge:
 
     def __init__(self, seed: Optional[int] = 0, cmd_timeout: float = 0.5,
                  status_rate: float = 2.0, **env_kwargs: Any) -> None:
+        super().__init__(seed)
         self.env = PiBotLaneEnv(time_limit=math.inf, **env_kwargs)
-        self.seed = seed
         self.cmd_timeout = float(cmd_timeout)
         self.clock_period = self.env.dt
         self._status_every = max(1, int(round(1.0 / (status_rate * self.clock_period))))
-        self.episode = -1
-        self._offset = 0.0
-        self.commands_received = 0
-        self.non_finite_commands = 0
         self.frames = 0
+        self._offset = 0.0
         self.reset(seed)
 
     @property
     def time(self) -> float:
         """Return the simulated seconds since the bridge was made (monotonic across resets)."""
         return self._offset + self.env.time
-
-    @property
-    def timed_out(self) -> bool:
-        """Return True when no command arrived in the last ``cmd_timeout`` seconds."""
-        return command_timed_out(self.time, self._command_time, self.cmd_timeout)
 
     def status(self) -> Dict[str, Any]:
         """JSON-able summary: progress along the track, deviation, off-lane, commands."""
@@ -87,28 +79,14 @@ class LaneBridge:
     def reset(self, seed: Optional[int] = None) -> None:
         """Draw a new track (seed None: the bridge seed + episode number); stop the robot."""
         self._offset += self.env.time if self.episode >= 0 else 0.0
-        self.episode += 1
-        if seed is None and self.seed is not None:
-            seed = int(self.seed) + self.episode
-        self._episode_seed = seed
-        self.last_frame = self.env.reset(seed=seed)[0]
-        self._command = (0.0, 0.0)
-        self._command_time: Optional[float] = None
-        self._count = 0
-        self._debt = 0.0
+        self.last_frame = self.env.reset(seed=self._next_seed(seed))[0]
+        self._drop_command((0.0, 0.0))
         self.off_lane = False
         self.off_lane_progress: Optional[float] = None
 
     def command(self, v: float, w: float) -> bool:
         """Receive a (v, w) command now; non-finite ones are ignored and counted (False)."""
-        self.commands_received += 1
-        twist = finite_twist(v, w)
-        if twist is None:
-            self.non_finite_commands += 1
-            return False
-        self._command = twist
-        self._command_time = self.time
-        return True
+        return self._receive(finite_twist(v, w))
 
     def advance(self, seconds: float) -> List[Event]:
         """Simulate ``seconds`` more (whole camera periods; the remainder carries over)."""

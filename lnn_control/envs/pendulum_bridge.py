@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
-from lnn_control.envs.sim_bridge import command_timed_out
+from lnn_control.envs.sim_bridge import BridgeBase
 from lnn_control.envs.sim_bridge import Event
 from lnn_control.envs.sim_bridge import whole_periods
 from lnn_control.runtime.observer import JointsReading
@@ -47,7 +47,7 @@ __all__ = ['PendulumBridge', 'FALL_ANGLE']
 FALL_ANGLE = 0.2    # rad: InvertedPendulum-v5 terminates beyond this pole angle
 
 
-class PendulumBridge:
+class PendulumBridge(BridgeBase):
     """
     An ``InvertedPendulum-v5`` run as a robot: effort in, timed joint readings out.
 
@@ -64,6 +64,7 @@ class PendulumBridge:
         import gymnasium
         if not (math.isfinite(cmd_timeout) and cmd_timeout > 0.0):
             raise ValueError(f'cmd_timeout must be positive, got {cmd_timeout}')
+        super().__init__(seed)
         self.env = gymnasium.make('InvertedPendulum-v5').unwrapped
         self.cmd_timeout = float(cmd_timeout)
         self.clock_period = float(self.env.model.opt.timestep)       # s, one physics step
@@ -76,11 +77,7 @@ class PendulumBridge:
         low, high = self.env.model.actuator_ctrlrange.T
         self.low, self.high = low.astype(float), high.astype(float)    # (A,)
         self.names = [self.env.model.joint(i).name for i in range(self.env.model.njnt)]
-        self.seed = seed
-        self.episode = -1
         self._time = 0.0
-        self.non_finite_commands = 0
-        self.commands_received = 0
         self.reset(seed)
 
     # -- state -------------------------------------------------------------------------------
@@ -88,11 +85,6 @@ class PendulumBridge:
     def time(self) -> float:
         """Return the simulated seconds since the bridge was made (monotonic across resets)."""
         return self._time
-
-    @property
-    def timed_out(self) -> bool:
-        """Return True when no valid command arrived in the last ``cmd_timeout`` seconds."""
-        return command_timed_out(self._time, self._command_time, self.cmd_timeout)
 
     @property
     def active_command(self) -> np.ndarray:
@@ -121,33 +113,22 @@ class PendulumBridge:
     # -- inputs ------------------------------------------------------------------------------
     def reset(self, seed: Optional[int] = None) -> None:
         """Start a new episode (seed None: the bridge seed + episode number); zero effort."""
-        self.episode += 1
-        if seed is None and self.seed is not None:
-            seed = int(self.seed) + self.episode
-        self._episode_seed = seed
-        self.env.reset(seed=seed)
-        self._command = np.zeros_like(self.low)
-        self._command_time: Optional[float] = None
+        self.env.reset(seed=self._next_seed(seed))
+        self._drop_command(np.zeros_like(self.low))
         self._episode_start = self._time
-        self._count = 0
-        self._debt = 0.0
         self.fallen = False
         self.time_upright = 0.0
 
     def command(self, effort: Sequence[float]) -> bool:
         """Receive an effort vector now; non-finite or wrong-length ones are ignored (False)."""
-        self.commands_received += 1
         try:
             with np.errstate(over='ignore', invalid='ignore'):
                 values = np.asarray(effort, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError, OverflowError):
             values = np.full(1, math.nan)
         if values.shape != self.low.shape or not np.isfinite(values).all():
-            self.non_finite_commands += 1
-            return False
-        self._command = np.clip(values, self.low, self.high)
-        self._command_time = self._time
-        return True
+            return self._receive(None)
+        return self._receive(np.clip(values, self.low, self.high))
 
     # -- simulation --------------------------------------------------------------------------
     def advance(self, seconds: float) -> List[Event]:

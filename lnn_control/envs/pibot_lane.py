@@ -87,6 +87,8 @@ from gymnasium import spaces
 from gymnasium import utils
 from gymnasium.envs.mujoco import MujocoEnv
 from lnn_control.envs.experts import Expert
+from lnn_control.envs.pibot_nav import PiBotBase
+from lnn_control.envs.pibot_nav import RobotState
 from lnn_control.envs.pibot_nav import sim_path
 from lnn_control.runtime.actuator import Actuator
 from lnn_control.runtime.actuator import ActuatorConfig
@@ -290,7 +292,7 @@ def paint_track(track: Track, rng: np.random.Generator, size: int,
 
 # -- state and expert -----------------------------------------------------------------------
 @dataclass(frozen=True)
-class LaneState:
+class LaneState(RobotState):
     """
     The true (privileged) state of a PiBotLane episode, world frame.
 
@@ -306,11 +308,6 @@ class LaneState:
 
     """
 
-    x: float
-    y: float
-    yaw: float
-    v: float
-    w: float
     index: int
     deviation: float
     half_width: float
@@ -364,7 +361,7 @@ class PiBotLaneExpert(Expert):
 
 
 # -- environment ----------------------------------------------------------------------------
-class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
+class PiBotLaneEnv(PiBotBase, utils.EzPickle):
     """Camera lane following for a TurtleBot3 Burger class robot; see the module doc."""
 
     metadata = {'render_modes': ['rgb_array'], 'render_fps': 30}
@@ -426,11 +423,8 @@ class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
                            height=int(render_size), **kwargs)
         self.render_mode = render_mode
         self._render_size = int(render_size)
+        self._find_robot()
         m = self.model
-        self._root_qpos = m.jnt_qposadr[m.joint('root').id]
-        self._root_qvel = m.jnt_dofadr[m.joint('root').id]
-        adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
-        self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
         self._tex = m.texture('track').id
         self._tex_size = int(m.tex_width[self._tex])
         self._sun = m.light('sun').id
@@ -442,13 +436,6 @@ class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
         self._progress = self._progress_prev = 0.0
         self._tick = 0
         self._dt_prev = self._frame_ticks * timestep
-
-    def _set_action_space(self) -> spaces.Box:
-        c = self.actuator.config
-        self.action_space = spaces.Box(np.array([-c.max_v, -c.max_w], dtype=np.float32),
-                                       np.array([c.max_v, c.max_w], dtype=np.float32),
-                                       dtype=np.float32)
-        return self.action_space
 
     # -- rendering ---------------------------------------------------------------------------
     def _renderer(self, name: str, height: int, width: int) -> mujoco.Renderer:
@@ -492,11 +479,6 @@ class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
 
     # -- readings ----------------------------------------------------------------------------
     @property
-    def time(self) -> float:
-        """Return the simulated seconds since reset."""
-        return self._tick * self.model.opt.timestep
-
-    @property
     def track(self) -> Optional[Track]:
         """Return the current episode's lane (privileged)."""
         return self._track
@@ -506,18 +488,11 @@ class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
         s = self.data.sensordata
         return float(WHEEL_RADIUS * 0.5 * (s[self._vel_adr[0]] + s[self._vel_adr[1]]))
 
-    def _true_pose(self) -> Tuple[float, float, float]:
-        q = self.data.qpos[self._root_qpos:self._root_qpos + 7]
-        yaw = math.atan2(2.0 * (q[3] * q[6] + q[4] * q[5]), 1.0 - 2.0 * (q[5] ** 2 + q[6] ** 2))
-        return float(q[0]), float(q[1]), yaw
-
     def state(self) -> LaneState:
         """Return the true, privileged LaneState (experts, DAgger, evaluation; not policies)."""
-        x, y, yaw = self._true_pose()
-        qvel = self.data.qvel[self._root_qvel:self._root_qvel + 6]
-        v = float(qvel[0] * math.cos(yaw) + qvel[1] * math.sin(yaw))
+        x, y, yaw, v, w = self._true_motion()
         track = self._track
-        return LaneState(x, y, yaw, v, float(qvel[5]), self._index,
+        return LaneState(x, y, yaw, v, w, self._index,
                          track.deviation(x, y, self._index),
                          float(track.half_width[self._index]), self._progress, track, self.time)
 
@@ -551,10 +526,7 @@ class PiBotLaneEnv(MujocoEnv, utils.EzPickle):
         offset = rng.uniform(-0.3, 0.3) * track.half_width[i]
         x, y = px - ty * offset, py + tx * offset
         yaw = math.atan2(ty, tx) + rng.uniform(-0.3, 0.3)
-        qpos = self.init_qpos.copy()
-        qpos[self._root_qpos:self._root_qpos + 7] = (x, y, 0.0, math.cos(yaw / 2), 0.0, 0.0,
-                                                     math.sin(yaw / 2))
-        self.set_state(qpos, np.zeros_like(self.init_qvel))
+        self._place_robot(x, y, yaw)
         self.data.ctrl[:] = 0.0
         self.actuator.reset()
         self._tick = 0

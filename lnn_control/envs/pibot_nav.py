@@ -161,8 +161,8 @@ from lnn_control.runtime.observer import ScanReading
 import mujoco
 import numpy as np
 
-__all__ = ['PiBotNavEnv', 'NavState', 'sim_path', 'ARENA_HALF', 'ROBOT_RADIUS',
-           'SCAN_BEAMS', 'SCAN_RANGE_MIN', 'SCAN_RANGE_MAX']
+__all__ = ['PiBotNavEnv', 'NavState', 'PiBotBase', 'RobotState', 'sim_path', 'ARENA_HALF',
+           'ROBOT_RADIUS', 'SCAN_BEAMS', 'SCAN_RANGE_MIN', 'SCAN_RANGE_MAX']
 
 ARENA_HALF = 2.0          # m, inner faces of the walls at +-2 m
 ROBOT_RADIUS = 0.135      # m, footprint corner (-0.101, +-0.089) from base_footprint
@@ -195,7 +195,25 @@ def sim_path(name: str = 'pibot.xml') -> str:
 
 
 @dataclass(frozen=True)
-class NavState:
+class RobotState:
+    """
+    The pibot's true pose and twist, world frame: the first fields of NavState and LaneState.
+
+    Attributes:
+        x, y, yaw: robot pose (base_footprint), m and rad.
+        v, w: robot forward speed (m/s) and yaw rate (rad/s).
+
+    """
+
+    x: float
+    y: float
+    yaw: float
+    v: float
+    w: float
+
+
+@dataclass(frozen=True)
+class NavState(RobotState):
     """
     The true (privileged) state of a PiBotNav episode, world frame.
 
@@ -211,11 +229,6 @@ class NavState:
 
     """
 
-    x: float
-    y: float
-    yaw: float
-    v: float
-    w: float
     goal_x: float
     goal_y: float
     obstacles: Tuple[Tuple[float, float, float, int, float, float], ...]
@@ -224,7 +237,57 @@ class NavState:
     time: float
 
 
-class PiBotNavEnv(MujocoEnv, utils.EzPickle):
+class PiBotBase(MujocoEnv):
+    """
+    What the pibot envs share: the robot's free root joint, its (v, w) action space, the clock.
+
+    A subclass sets ``actuator`` (an Actuator) before ``MujocoEnv.__init__``, which builds the
+    action space from its limits; calls :meth:`_find_robot` once the model is loaded; and
+    counts physics steps since reset in ``_tick``.
+    """
+
+    def _find_robot(self) -> Dict[str, int]:
+        """Find the root joint and the wheel speed sensors; return sensor addresses by name."""
+        m = self.model
+        self._root_qpos = m.jnt_qposadr[m.joint('root').id]
+        self._root_qvel = m.jnt_dofadr[m.joint('root').id]
+        adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
+        self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
+        return adr
+
+    def _set_action_space(self) -> spaces.Box:
+        c = self.actuator.config
+        self.action_space = spaces.Box(np.array([-c.max_v, -c.max_w], dtype=np.float32),
+                                       np.array([c.max_v, c.max_w], dtype=np.float32),
+                                       dtype=np.float32)
+        return self.action_space
+
+    @property
+    def time(self) -> float:
+        """Return the simulated seconds since reset."""
+        return self._tick * self.model.opt.timestep
+
+    def _place_robot(self, x: float, y: float, yaw: float) -> None:
+        """Put the robot at rest at (x, y) heading ``yaw``, the rest as loaded (mj_forward)."""
+        qpos = self.init_qpos.copy()
+        qpos[self._root_qpos:self._root_qpos + 7] = (x, y, 0.0, math.cos(yaw / 2), 0.0, 0.0,
+                                                     math.sin(yaw / 2))
+        self.set_state(qpos, np.zeros_like(self.init_qvel))
+
+    def _true_pose(self) -> Tuple[float, float, float]:
+        q = self.data.qpos[self._root_qpos:self._root_qpos + 7]
+        yaw = math.atan2(2.0 * (q[3] * q[6] + q[4] * q[5]), 1.0 - 2.0 * (q[5] ** 2 + q[6] ** 2))
+        return float(q[0]), float(q[1]), yaw
+
+    def _true_motion(self) -> Tuple[float, float, float, float, float]:
+        """Return the true (x, y, yaw, v, w): the fields of a RobotState."""
+        x, y, yaw = self._true_pose()
+        qvel = self.data.qvel[self._root_qvel:self._root_qvel + 6]
+        v = float(qvel[0] * math.cos(yaw) + qvel[1] * math.sin(yaw))
+        return x, y, yaw, v, float(qvel[5])
+
+
+class PiBotNavEnv(PiBotBase, utils.EzPickle):
     """Goal reaching among obstacles for a TurtleBot3 Burger class robot; see the module doc."""
 
     metadata = {'render_modes': ['human', 'rgb_array', 'depth_array', 'rgbd_tuple'],
@@ -336,12 +399,9 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
         mujoco.mj_setConst(m, self.data)
         self._lidar_site = m.site('lidar').id
         self._goal_mocap = m.body_mocapid[m.body('goal').id]
-        self._root_qpos = m.jnt_qposadr[m.joint('root').id]
-        self._root_qvel = m.jnt_dofadr[m.joint('root').id]
         self._wheel_joints = ['wheel_left', 'wheel_right']
-        adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
+        adr = self._find_robot()
         self._enc_adr = np.array([adr['wheel_left_pos'], adr['wheel_right_pos']])
-        self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
         self._gyro_adr = adr['imu_gyro']
         self._accel_adr = adr['imu_accel']
         self._quat_adr = adr['imu_quat']
@@ -368,13 +428,6 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
         self._ray_geom = np.zeros(SCAN_BEAMS, dtype=np.int32)
         self._ray_dist = np.zeros(SCAN_BEAMS, dtype=np.float64)
 
-    def _set_action_space(self) -> spaces.Box:
-        c = self.actuator.config
-        self.action_space = spaces.Box(np.array([-c.max_v, -c.max_w], dtype=np.float32),
-                                       np.array([c.max_v, c.max_w], dtype=np.float32),
-                                       dtype=np.float32)
-        return self.action_space
-
     # -- readings ----------------------------------------------------------------------------
     @property
     def scan(self) -> ScanReading:
@@ -391,11 +444,6 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
         """Return the goal in the odom frame."""
         return self._goal
 
-    @property
-    def time(self) -> float:
-        """Return the simulated seconds since reset."""
-        return self._tick * self.model.opt.timestep
-
     def imu(self) -> ImuReading:
         """Read the IMU now (gyro, accelerometer, orientation in the world frame, ROS order)."""
         s = self.data.sensordata
@@ -411,12 +459,8 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
 
     def state(self) -> NavState:
         """Return the true, privileged NavState (for experts, DAgger, evaluation; not policies)."""
-        x, y, yaw = self._true_pose()
-        qvel = self.data.qvel[self._root_qvel:self._root_qvel + 6]
-        v = float(qvel[0] * math.cos(yaw) + qvel[1] * math.sin(yaw))
-        return NavState(x, y, yaw, v, float(qvel[5]), self._goal_world[0],
-                        self._goal_world[1], self._obstacles, ARENA_HALF, self._odom_origin,
-                        self.time)
+        return NavState(*self._true_motion(), self._goal_world[0], self._goal_world[1],
+                        self._obstacles, ARENA_HALF, self._odom_origin, self.time)
 
     def set_goal(self, x: float, y: float, frame: str = 'world') -> None:
         """Move the goal to (x, y) in the 'world' or 'odom' frame (e.g. from ``/goal_pose``)."""
@@ -476,11 +520,8 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
             d.mocap_quat[mocap] = (math.cos(oyaw / 2), 0.0, 0.0, math.sin(oyaw / 2))
             placed.append((float(ox), float(oy), float(oyaw), shape, a, b))
         self._obstacles = tuple(placed)
-        qpos = self.init_qpos.copy()
         x, y, yaw = start
-        qpos[self._root_qpos:self._root_qpos + 7] = (x, y, 0.0, math.cos(yaw / 2), 0.0, 0.0,
-                                                     math.sin(yaw / 2))
-        self.set_state(qpos, np.zeros_like(self.init_qvel))   # runs mj_forward
+        self._place_robot(x, y, yaw)   # runs mj_forward
         self._odom_origin = (float(x), float(y), float(yaw))
         self._tick = 0
         self.actuator.reset()
@@ -621,11 +662,6 @@ class PiBotNavEnv(MujocoEnv, utils.EzPickle):
             obs = np.clip(obs + noise * self._noise_scale, self.observation_space.low,
                           self.observation_space.high).astype(np.float32)
         return obs
-
-    def _true_pose(self) -> Tuple[float, float, float]:
-        q = self.data.qpos[self._root_qpos:self._root_qpos + 7]
-        yaw = math.atan2(2.0 * (q[3] * q[6] + q[4] * q[5]), 1.0 - 2.0 * (q[5] ** 2 + q[6] ** 2))
-        return float(q[0]), float(q[1]), yaw
 
     def _distance(self) -> float:
         x, y, _ = self._true_pose()

@@ -45,8 +45,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from lnn_control.envs.pibot_nav import PiBotNavEnv
 
-__all__ = ['SimBridge', 'Event', 'BridgeConfig', 'whole_periods', 'finite_twist',
-           'command_timed_out']
+__all__ = ['SimBridge', 'BridgeBase', 'Event', 'BridgeConfig', 'whole_periods',
+           'finite_twist', 'command_timed_out']
 
 _EPS = 1e-9
 
@@ -119,7 +119,59 @@ class BridgeConfig:
     max_w: float = 2.84
 
 
-class SimBridge:
+class BridgeBase:
+    """
+    What every bridge shares: episodes and their seeds, command intake, the command timeout.
+
+    A bridge (:class:`SimBridge`, ``LaneBridge``, ``PendulumBridge``) calls ``__init__`` with
+    its seed, has ``time`` (simulated seconds, monotonic) and ``cmd_timeout`` (s); its
+    ``reset`` takes the episode's seed from :meth:`_next_seed` and drops the held command with
+    :meth:`_drop_command`; its ``command`` hands the checked command (None if refused) to
+    :meth:`_receive`.
+
+    Args:
+        seed: seed of the first episode; a reset without a seed uses seed + episode.
+
+    """
+
+    def __init__(self, seed: Optional[int]) -> None:
+        self.seed = seed
+        self.episode = -1
+        self.non_finite_commands = 0
+        self.commands_received = 0
+
+    @property
+    def timed_out(self) -> bool:
+        """Return True when no valid command arrived in the last ``cmd_timeout`` seconds."""
+        return command_timed_out(self.time, self._command_time, self.cmd_timeout)
+
+    def _next_seed(self, seed: Optional[int]) -> Optional[int]:
+        """Count a new episode; return its seed (None: the bridge seed + episode number)."""
+        self.episode += 1
+        if seed is None and self.seed is not None:
+            seed = int(self.seed) + self.episode
+        self._episode_seed = seed
+        return seed
+
+    def _drop_command(self, idle: Any) -> None:
+        """Apply ``idle`` until a command arrives; restart the tick count and the pacing."""
+        self._command = idle
+        self._command_time: Optional[float] = None
+        self._count = 0             # clock ticks since reset
+        self._debt = 0.0            # requested seconds not simulated yet (< one clock period)
+
+    def _receive(self, command: Any) -> bool:
+        """Count a command; hold it from now, or count it refused if it is None (False)."""
+        self.commands_received += 1
+        if command is None:
+            self.non_finite_commands += 1
+            return False
+        self._command = command
+        self._command_time = self.time
+        return True
+
+
+class SimBridge(BridgeBase):
     """
     A PiBotNavEnv run as a robot: commands in, timed sensor readings out.
 
@@ -145,6 +197,7 @@ class SimBridge:
         c = self.config
         if not (math.isfinite(c.cmd_timeout) and c.cmd_timeout > 0.0):
             raise ValueError(f'cmd_timeout must be positive, got {c.cmd_timeout}')
+        super().__init__(seed)
         self.env = PiBotNavEnv(n_obstacles=n_obstacles, odom_rate=c.odom_rate,
                                scan_rate=c.scan_rate, **env_kwargs)
         timestep = self.env.model.opt.timestep
@@ -153,11 +206,7 @@ class SimBridge:
         self._odom_every = _whole(c.clock_rate / c.odom_rate, 'clock_rate / odom_rate')
         self._status_every = _whole(c.clock_rate / c.status_rate, 'clock_rate / status_rate')
         self.clock_period = self._clock_ticks * timestep     # s
-        self.seed = seed
-        self.episode = -1
         self._offset = 0.0
-        self.non_finite_commands = 0
-        self.commands_received = 0
         self.reset(seed)
 
     # -- state -------------------------------------------------------------------------------
@@ -174,9 +223,9 @@ class SimBridge:
         return self._command
 
     @property
-    def timed_out(self) -> bool:
-        """Return True when no command arrived in the last ``cmd_timeout`` seconds."""
-        return command_timed_out(self.time, self._command_time, self.config.cmd_timeout)
+    def cmd_timeout(self) -> float:
+        """Return the seconds after which a command stops applying (``config.cmd_timeout``)."""
+        return self.config.cmd_timeout
 
     def status(self) -> Dict[str, Any]:
         """Return a JSON-able summary: goal, distance, reached, collision, command counters."""
@@ -199,33 +248,22 @@ class SimBridge:
               options: Optional[Dict[str, Any]] = None) -> None:
         """Start a new scene (seed None: the bridge seed + episode number); stop the robot."""
         self._offset += self.env.time if self.episode >= 0 else 0.0
-        self.episode += 1
-        if seed is None and self.seed is not None:
-            seed = int(self.seed) + self.episode
-        self._episode_seed = seed
-        self.env.reset(seed=seed, options=options)
-        self._command = (0.0, 0.0)
-        self._command_time: Optional[float] = None
+        self.env.reset(seed=self._next_seed(seed), options=options)
+        self._drop_command((0.0, 0.0))
         self._applied = (0.0, 0.0)
         self.env.drive(0.0, 0.0)
-        self._count = 0             # clock ticks since reset
-        self._debt = 0.0            # requested seconds not simulated yet (< one clock period)
         self.reached = False
         self.collision = False
         self.time_to_goal: Optional[float] = None
 
     def command(self, v: float, w: float) -> bool:
         """Receive a (v, w) command now; non-finite ones are ignored and counted (False)."""
-        self.commands_received += 1
         twist = finite_twist(v, w)
-        if twist is None:
-            self.non_finite_commands += 1
-            return False
-        v, w = twist
-        c = self.config
-        self._command = (min(max(v, -c.max_v), c.max_v), min(max(w, -c.max_w), c.max_w))
-        self._command_time = self.time
-        return True
+        if twist is not None:
+            v, w = twist
+            c = self.config
+            twist = (min(max(v, -c.max_v), c.max_v), min(max(w, -c.max_w), c.max_w))
+        return self._receive(twist)
 
     def set_goal(self, x: float, y: float, frame: str = 'odom') -> bool:
         """Move the goal (and its marker) to (x, y) in 'odom' or 'world'; False if non-finite."""
