@@ -286,20 +286,11 @@ def _first_last(episodes: Sequence[Dict[str, Any]]) -> Tuple[float, float]:
 
 
 def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    def rate(run: Dict[str, Any], key: str, part: slice) -> float:
-        eps = run[key][part]
-        return sum(e['interventions'] for e in eps) / max(1, sum(e['steps'] for e in eps))
-
-    n = len(runs[0]['adapting'])
-    third = max(1, n // 3)
-    first, last = slice(0, third), slice(n - third, n)
     out: Dict[str, Any] = {}
     for key in ('original_shifted', 'adapted_shifted', 'original_clean', 'adapted_clean'):
         values = [r['success'][key] for r in runs]
         out[key] = (float(np.mean(values)), float(np.std(values)))
     for key in ('frozen', 'adapting'):
-        out[f'{key}_first'] = float(np.mean([rate(r, key, first) for r in runs]))
-        out[f'{key}_last'] = float(np.mean([rate(r, key, last) for r in runs]))
         first_last = np.array([_first_last(r[key]) for r in runs])
         out[f'{key}_first_seconds'], out[f'{key}_last_seconds'] = first_last.mean(axis=0)
         out[f'{key}_operator_success'] = float(np.mean([np.mean([e['success'] for e in r[key]])
