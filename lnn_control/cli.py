@@ -241,15 +241,11 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-# Topic names of a robot recording by role (ros.bags.BagOptions; the Jazzy TB3 defaults).
-_BAG_TOPICS = {'scan': '/scan', 'odom': '/odom', 'goal': '/goal_pose', 'cmd': '/cmd_vel',
-               'correction': '/cmd_vel_teleop'}
-
-
 def _topic_args(parser: argparse.ArgumentParser, roles: Sequence[str], note: str = '') -> None:
-    """Add ``--<role>-topic`` options (``args.<role>_topic``) for bag topics."""
+    """Add ``--<role>-topic`` options (``args.<role>_topic``), the robot's topics by default."""
+    from lnn_control.ros.node_config import TOPICS
     for role in roles:
-        default = _BAG_TOPICS[role]
+        default = TOPICS[role]
         parser.add_argument(f'--{role}-topic', default=default, metavar='TOPIC',
                             help=f'{note}(default: {default})')
 
@@ -354,18 +350,39 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         'or rosbag2 recordings (folders, .mcap, .db3) of the robot with its '
                         'operator: /scan, /odom, /goal_pose and the correction topic')
     _topic_args(p, ('scan', 'odom', 'goal', 'correction'), 'in bags ')
-    p.add_argument('--correction-timeout', type=float, default=0.5,
+    p.add_argument('--correction-timeout', type=float, default=_default('correction_timeout'),
                    help='in bags: a correction covers the steps this long after it (s, the '
-                        "controller's correction_timeout; default: 0.5)")
+                        "controller's correction_timeout; default: %(default)s)")
     _replay_args(p, 'in bags: ')
     p.add_argument('--out', help='the new policy file (default: '
                                  '<policy>_adapted_<UTC time>.safetensors here)')
-    p.add_argument('--trust-radius', type=float, default=1.0)
-    p.add_argument('--forgetting', type=float, default=0.999)
-    p.add_argument('--prior-precision', type=float, default=1.0)
-    p.add_argument('--features', choices=['gain', 'output', 'hidden'], default='gain',
-                   help='what adapts (lnn_control.runtime.adapt): per-axis command gains, an '
-                        'affine map of the action, or a readout of the hidden state')
+    _setting_args(p, 'lnn_control.runtime.adapt:AdaptationConfig', skip=('enabled',))
+
+
+def _default(name: str) -> object:
+    """Return the default of a ControllerConfig field (one declaration per setting)."""
+    from lnn_control.runtime.controller import ControllerConfig
+    from lnn_control.runtime.settings import defaults
+    return defaults(ControllerConfig)[name]
+
+
+def _setting_args(parser: argparse.ArgumentParser, target: str, skip: Sequence[str] = ()
+                  ) -> None:
+    """Add one option per declared setting of a config dataclass (``module:Class``)."""
+    import importlib
+    import typing
+
+    from lnn_control.runtime.settings import default_of, settings_of
+    module, _, name = target.partition(':')
+    cls = getattr(importlib.import_module(module), name)
+    hints = typing.get_type_hints(cls)
+    for f, spec in settings_of(cls):
+        if f.name in skip:
+            continue
+        kind = hints[f.name]
+        parser.add_argument(f'--{f.name.replace("_", "-")}', type=kind,
+                            default=default_of(f), choices=spec.choices or None,
+                            help=f'{spec.describe(when=False)} (default: %(default)s)')
 
 
 @command('finetune', 'apply the online readout adaptation (issue 7) to recorded corrections '
@@ -378,9 +395,9 @@ def _finetune(args: argparse.Namespace) -> int:
     sources = [Path(f) for f in args.corrections]
     try:
         policy = load_policy(args.policy)
-        config = AdaptationConfig(trust_radius=args.trust_radius, forgetting=args.forgetting,
-                                  prior_precision=args.prior_precision,
-                                  features=args.features)
+        from lnn_control.runtime.settings import field_names
+        config = AdaptationConfig(**{k: getattr(args, k) for k in field_names(AdaptationConfig)
+                                     if k != 'enabled'})
         if any(f.is_dir() or f.suffix in ('.mcap', '.db3') for f in sources):
             from lnn_control.ros.bags import BagOptions, corrections_from_bags
             options = BagOptions(

@@ -31,7 +31,8 @@ class Process:
                                      stderr=subprocess.STDOUT)
 
     def text(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self):
@@ -117,3 +118,31 @@ def call_service(clients, node, srv_type, name, request, wait, timeout=10.0, res
         client.remove_pending_request(future)
         if not repeat or time.monotonic() >= end:
             raise AssertionError(f'{name} did not answer ({sent} request(s) in {timeout} s)')
+
+
+def change_state(clients, node, name, transition, goal, wait, timeout=15.0, resend=3.0):
+    """
+    Request lifecycle ``transition`` of node ``name`` until it is in state ``goal``.
+
+    ``~/change_state`` is not idempotent, so it is not simply sent again like the parameter
+    services: when no answer comes within ``resend`` seconds (a request or response lost to
+    a reader the other side has not matched yet), ``~/get_state`` tells whether the first
+    request took effect before another is sent. Returns the ChangeState response, or a
+    stand-in with ``success = True`` when the state was reached without an answer.
+    """
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return call_service(clients, node, ChangeState, f'/{name}/change_state',
+                                ChangeState.Request(transition=Transition(id=transition)),
+                                wait, timeout=resend)
+        except AssertionError:
+            if time.monotonic() >= end:
+                raise
+        state = call_service(clients, node, GetState, f'/{name}/get_state',
+                             GetState.Request(), wait, timeout=max(resend, end - time.monotonic()))
+        if state.current_state.label == goal:
+            return ChangeState.Response(success=True)

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from lnn_control.ros import readings
+from lnn_control.ros.node_config import TOPICS
 from lnn_control.runtime.adapt import Corrections
 from lnn_control.runtime.observer import Observer
 from lnn_control.runtime.observer import ObserverConfig
@@ -93,7 +94,7 @@ class BagOptions:
             ``cmd_topic`` '' reads no labels (``act`` is NaN: for corrections only).
         correction_topic: operator corrections (issue 7: ``/cmd_vel_teleop``), '' for none.
             A step is corrected when a correction arrived at most ``correction_timeout``
-            before it, the controller's rule (``runtime.adapt.Corrector``).
+            before it, the controller's rule (``runtime.override.Override``).
         odom_frame: frame goals must be in (as the node's ``odom_frame``).
         goal_frames: further frames accepted as equal to the odom frame (e.g. 'map').
         hold: an earlier command labels a step if it arrived at most this long before.
@@ -104,10 +105,10 @@ class BagOptions:
 
     """
 
-    scan_topic: str = '/scan'
-    odom_topic: str = '/odom'
-    goal_topic: str = '/goal_pose'
-    cmd_topic: str = '/cmd_vel'
+    scan_topic: str = TOPICS['scan']
+    odom_topic: str = TOPICS['odom']
+    goal_topic: str = TOPICS['goal']
+    cmd_topic: str = TOPICS['cmd']
     correction_topic: str = ''
     correction_timeout: float = 0.5
     odom_frame: str = 'odom'
@@ -444,7 +445,7 @@ def corrections_from_bags(paths: Sequence[Union[str, os.PathLike]],
         BagError: as :func:`read_bags`, or when no step was corrected.
 
     """
-    options = options or BagOptions(cmd_topic='', correction_topic='/cmd_vel_teleop')
+    options = options or BagOptions(cmd_topic='', correction_topic=TOPICS['correction'])
     if not options.correction_topic:
         raise BagError('reading corrections needs a correction topic')
     arrays = read_bags(paths, observer, options)

@@ -42,6 +42,7 @@ from lnn_control.envs.pibot_nav import NavState
 from lnn_control.envs.pibot_nav import PiBotNavEnv
 from lnn_control.ros import readings
 from lnn_control.ros import sim_messages as sm
+from lnn_control.ros.node_config import TOPICS
 from lnn_control.ros.process import init_until_signal
 from nav_msgs.msg import Odometry
 import rclpy
@@ -51,7 +52,8 @@ from std_srvs.srv import Trigger
 
 __all__ = ['ExpertDriver', 'main', 'record']
 
-RECORDED = ('/scan', '/odom', '/goal_pose', '/cmd_vel')   # what a robot bag for training holds
+# What a robot bag for training holds.
+RECORDED = tuple(TOPICS[r] for r in ('scan', 'odom', 'goal', 'cmd'))
 _PARAMETERS = {'n_obstacles': 8, 'cmd_vel_stamped': True, 'episode_timeout': 60.0,
                'sim_name': 'lnn_sim', 'wait_for_subscribers': 1}
 
@@ -75,11 +77,11 @@ class ExpertDriver(Node):
         self._resetting = False
         self._stamped = bool(p['cmd_vel_stamped'])
         cmd_type = TwistStamped if self._stamped else Twist
-        self._cmd_pub = self.create_publisher(cmd_type, '/cmd_vel', sm.QOS['cmd_vel'])
-        self._goal_pub = self.create_publisher(PoseStamped, '/goal_pose', sm.QOS['goal_pose'])
+        self._cmd_pub = self.create_publisher(cmd_type, TOPICS['cmd'], sm.QOS['cmd_vel'])
+        self._goal_pub = self.create_publisher(PoseStamped, TOPICS['goal'], sm.QOS['goal_pose'])
         sim = str(p['sim_name'])
         self.create_subscription(String, f'/{sim}/status', self._on_status, sm.QOS['status'])
-        self.create_subscription(Odometry, '/odom', self._on_odom, sm.QOS['odom'])
+        self.create_subscription(Odometry, TOPICS['odom'], self._on_odom, sm.QOS['odom'])
         self._reset_client = self.create_client(Trigger, f'/{sim}/reset')
 
     @property

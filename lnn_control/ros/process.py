@@ -18,15 +18,16 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 
-def init_until_signal(args: Optional[List[str]] = None) -> List[bool]:
+def init_until_signal(args: Optional[List[str]] = None) -> List[str]:
     """
     Initialise rclpy with ``args``; return the stop flag SIGINT and SIGTERM set.
 
-    The flag is a list, empty until a signal arrives: loop ``while not stop and rclpy.ok()``.
+    The flag is a list, empty until a signal arrives, then holding the signal's name
+    ('SIGINT', 'SIGTERM'): loop ``while not stop and rclpy.ok()``.
 
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop: List[bool] = []
+    stop: List[str] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.append(True))
+        signal.signal(signum, lambda number, _: stop.append(signal.Signals(number).name))
     return stop

@@ -167,7 +167,7 @@ def goal_to_reading(msg: PoseStamped, odom_frame: str = 'odom',
     stamp = _valid_stamp(msg.header.stamp)
     if stamp is None:
         return None, 'goal_stamp'
-    return Goal(x=p.x, y=p.y, stamp=stamp), ''
+    return Goal(x=p.x, y=p.y, stamp=stamp, frame=frame), ''
 
 
 def imu_to_reading(msg: Imu) -> Tuple[Optional[ImuReading], str]:

@@ -78,6 +78,17 @@ class Cell:
         """Label each element of the flat state, e.g. 'motor:0', 'command:7', 'memory:3'."""
         raise NotImplementedError
 
+    # -- readout features (online adaptation, ``lnn_control.runtime.adapt``) ----------------
+    def readout_size(self) -> int:
+        """Size of :meth:`readout_features`, the vector the trained readout reads."""
+        raise PolicyFormatError(f'no readout features for model kind {self.kind!r}: the '
+                                f"'hidden' adaptation needs a cell that exposes them "
+                                f'(cfc, ltc, gru, lstm, mlp); use features gain or output')
+
+    def readout_features(self, h: np.ndarray) -> np.ndarray:
+        """Return the pre-readout features (readout_size,) after a step that gave state ``h``."""
+        raise PolicyFormatError(f'no readout features for model kind {self.kind!r}')
+
     # What ``time_constants`` returns: 'tau_s' (LTC, seconds), 'time_gate' (CfC, 0..1),
     # 'decay' (CfC pure mode, 0..1), '' (the cell has no time constants: MLP, GRU, LSTM).
     time_constant_kind: ClassVar[str] = ''

@@ -360,6 +360,14 @@ class CfCCell(Cell):
             y += self._fc[1]
         return y, buf[self._idx_state]
 
+    def readout_size(self) -> int:
+        """Return N: every neuron state (an NCP's motor neurons are its output)."""
+        return int(self.units)
+
+    def readout_features(self, h: np.ndarray) -> np.ndarray:
+        """Return the N neuron states of ``h`` (the memory half of a mixed state excluded)."""
+        return h[:self.units]
+
     def neuron_labels(self) -> List[str]:
         """
         Return a label per flat-state element.

@@ -3,31 +3,22 @@
 """
 The ROS-free core of the ``lnn_controller`` node: readings in, a safe command out.
 
-``ControllerCore`` holds a :class:`~lnn_control.runtime.policy.Policy`, the shared
-:class:`~lnn_control.runtime.observer.Observer` and
-:class:`~lnn_control.runtime.actuator.Actuator` built from the policy file's own configs
-(DESIGN.md, "The one idea"), and everything the node decides: when to step, with which
+``ControllerCore`` holds a :class:`~lnn_control.runtime.policy.Policy`, the input mode that
+turns readings into its observation (:mod:`lnn_control.runtime.inputs`: the shared Observer
+and Actuator built from the policy file's own configs, DESIGN.md "The one idea"), the override
+arbitration (:mod:`lnn_control.runtime.override`), the goal monitor
+(:mod:`lnn_control.runtime.goals`) and everything the node decides: when to step, with which
 ``dt``, when to reset, when to stop the robot.
-
-Two modes (``ControllerConfig.mode``):
-
-==========  ============================================  ====================================
-mode        inputs                                        command
-==========  ============================================  ====================================
-``pibot``   scan, odom, goal (optional imu); the          (v, w) through the Actuator (speed
-            Observer builds the observation               and acceleration limits, NaN guard)
-``vector``  joints: observation = positions + velocities  the action clipped to the action
-            (e.g. MuJoCo's InvertedPendulum: qpos, qvel)  space (tightened by ``max_output``)
-==========  ============================================  ====================================
 
 Time. A step runs on each message of the *trigger* input (odometry for the PiBot) with
 ``dt`` = the difference of that input's header stamps, because a liquid network integrates
 over the real elapsed time. The first step after a reset uses ``nominal_dt``. The hidden state
 is reset (and the reset counted by reason) when the stamp gap exceeds ``gap_reset`` seconds,
-when stamps go backwards (a rosbag loop, a restarted simulator), on request, and when the
-state diverges (non-finite). A repeated stamp is rejected as a duplicate (the last command is
-held); when the trigger stamp has not moved for ``watchdog_timeout`` of steady time while its
-messages keep coming (a stuck clock), the command is zero (counted as ``stamp_frozen``).
+when stamps go backwards (a rosbag loop, a restarted simulator), on request, when the state
+diverges (non-finite), when the policy is swapped and when a new goal starts from rest. A
+repeated stamp is rejected as a duplicate (the last command is held); when the trigger stamp
+has not moved for ``watchdog_timeout`` of steady time while its messages keep coming (a stuck
+clock), the command is zero (counted as ``stamp_frozen``).
 
 Watchdog. Every ``feed`` and ``watchdog`` call takes ``now``, a caller-supplied *steady*
 clock in seconds (the node passes a ``STEADY_TIME`` clock, so sim time and wall-clock jumps do
@@ -35,6 +26,14 @@ not fool it). When a required input has not arrived for ``watchdog_timeout`` sec
 answers with the zero command and keeps doing so until every required input is fresh again;
 the hidden state is then reset, as the robot restarts from rest. The TurtleBot3 firmware has
 no command timeout, so a stalled controller must stop the robot itself.
+
+Stop. :meth:`halt` is a state, not a call order: after it (SIGINT, SIGTERM, deactivate,
+shutdown, an error) the core steps the policy no more, whatever arrives, until
+:meth:`resume`; the zero command it returned is the last one.
+
+Settings. Every :class:`ControllerConfig` field declares when it applies
+(:mod:`lnn_control.runtime.settings`); :meth:`ControllerCore.apply` takes a changed config
+between two steps (limits, timeouts, rates, progress checks), :meth:`swap_policy` a new policy.
 
 Every command the core returns is finite and inside the limits (a final guard replaces
 anything else by the zero command and counts it).
@@ -44,53 +43,46 @@ from __future__ import annotations
 
 from collections import Counter
 from collections import deque
+import dataclasses
 from dataclasses import dataclass
-from dataclasses import field
 import math
 import time
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
-from lnn_control.runtime.actuator import Actuator
-from lnn_control.runtime.actuator import ActuatorConfig
-from lnn_control.runtime.adapt import AdaptationConfig
-from lnn_control.runtime.adapt import Corrector
-from lnn_control.runtime.conv import camera_observation
-from lnn_control.runtime.conv import image_shape
+from lnn_control.runtime.adapt.adapter import AdaptationConfig
+from lnn_control.runtime.adapt.live import LiveAdaptation
 from lnn_control.runtime.conv import ImageReading
+from lnn_control.runtime.goals import GoalMonitor
+from lnn_control.runtime.inputs import InputMode
+from lnn_control.runtime.inputs import INPUTS
+from lnn_control.runtime.inputs import MODES
+from lnn_control.runtime.inputs import SpecMismatch
 from lnn_control.runtime.observer import Goal
 from lnn_control.runtime.observer import ImuReading
 from lnn_control.runtime.observer import JointsReading
-from lnn_control.runtime.observer import Observer
-from lnn_control.runtime.observer import ObserverConfig
 from lnn_control.runtime.observer import OdomReading
 from lnn_control.runtime.observer import ScanReading
+from lnn_control.runtime.override import Override
 from lnn_control.runtime.policy import NeuronReport
 from lnn_control.runtime.policy import Policy
+from lnn_control.runtime.settings import setting
 import numpy as np
 
-__all__ = ['ControllerConfig', 'ControllerCore', 'SpecMismatch', 'INPUTS', 'MODES']
+__all__ = ['ControllerConfig', 'ControllerCore', 'SpecMismatch', 'INPUTS', 'MODES',
+           'TRIGGERS']
 
-INPUTS = ('scan', 'odom', 'goal', 'imu', 'joints', 'image')
-# Inputs each mode needs to be fresh before it commands anything but zero. The goal is not
-# watched: it is a command, held until replaced (no goal means "stay still").
-MODES: Dict[str, Tuple[str, ...]] = {'pibot': ('scan', 'odom'), 'vector': ('joints',),
-                                     'camera': ('image',)}   # issue 8; + odom if extra
+TRIGGERS = ('odom', 'scan', 'imu', 'joints', 'image')
 _READING_TYPES = {'scan': ScanReading, 'odom': OdomReading, 'goal': Goal, 'imu': ImuReading,
                   'joints': JointsReading, 'image': ImageReading}
-
-
-class SpecMismatch(ValueError):
-    """The policy file does not fit the configured inputs/outputs (the node refuses it)."""
 
 
 @dataclass
 class ControllerConfig:
     """
-    What the node's parameters say (all times in seconds).
+    What the controller core does (all times in seconds); each field is a node parameter.
 
     Attributes:
-        mode: 'pibot' (scan + odom + goal -> Observer) or 'vector' (joint positions and
-            velocities are the observation).
+        mode: the input mode (:data:`MODES`: 'pibot', 'vector', 'camera').
         trigger: the input whose messages run a step (and whose stamps give ``dt``).
         watchdog_timeout: a required input older than this (steady clock) -> zero command.
         gap_reset: a trigger stamp gap longer than this resets the hidden state.
@@ -98,41 +90,78 @@ class ControllerConfig:
         max_v, max_w, max_accel_v, max_accel_w: tighten the policy's Actuator limits
             (0 keeps the policy's value; a value above it is ignored, limits only tighten).
         max_output: tighten the vector-mode action bounds to +-this (0: the action space's).
-        action_size: the command size the outputs need (2 for Twist), 0 for any.
         neuron_state_rate: Hz of neuron-state reports (``neuron_state_due``), 0 for none.
-        correction_timeout: a correction (``correct``) overrides the policy this long (issue 7).
+        correction_timeout: a correction (``correct``) overrides the policy this long.
+        goal_tolerance, required_movement_radius, movement_time_allowance,
+        required_approach, approach_time_allowance, progress_retry: the goal monitor
+            (:mod:`lnn_control.runtime.goals`; goal modes only).
+        action_size: the command size the outputs need (2 for Twist), 0 for any.
         adaptation: online readout adaptation from corrections (``runtime.adapt``); None: off.
 
     """
 
-    mode: str = 'pibot'
-    trigger: str = 'odom'
-    watchdog_timeout: float = 0.5
-    gap_reset: float = 1.0
-    nominal_dt: float = 0.05
-    max_v: float = 0.0
-    max_w: float = 0.0
-    max_accel_v: float = 0.0
-    max_accel_w: float = 0.0
-    max_output: float = 0.0
+    mode: str = setting('pibot', 'pibot: scan + odom + goal into the policy Observer; vector: '
+                        'joint positions + velocities; camera: Image (+ odom speed) into a '
+                        'camera policy', choices=tuple(MODES), apply='configure')
+    trigger: str = setting('odom', 'input whose messages step the policy (dt from its stamps)',
+                           choices=TRIGGERS, apply='configure')
+    watchdog_timeout: float = setting(0.5, 'stale input age that stops the robot (steady '
+                                      'clock)', low=0.01, high=60.0, unit='s')
+    gap_reset: float = setting(1.0, 'trigger stamp gap that resets the hidden state',
+                               low=0.001, high=3600.0, unit='s')
+    nominal_dt: float = setting(0.05, 'dt of the first step after a reset', low=0.0001,
+                                high=10.0, unit='s')
+    max_v: float = setting(0.0, "tighten the policy's forward speed limit, 0 keeps it",
+                           low=0.0, high=10.0, unit='m/s')
+    max_w: float = setting(0.0, 'tighten the yaw rate limit, 0 keeps it', low=0.0, high=50.0,
+                           unit='rad/s')
+    max_accel_v: float = setting(0.0, 'tighten |dv/dt|, 0 keeps it', low=0.0, high=100.0,
+                                 unit='m/s^2')
+    max_accel_w: float = setting(0.0, 'tighten |dw/dt|, 0 keeps it', low=0.0, high=100.0,
+                                 unit='rad/s^2')
+    max_output: float = setting(0.0, 'vector mode: clip commands to +-this, 0 keeps the action '
+                                'space', low=0.0, high=1e6)
+    neuron_state_rate: float = setting(10.0, '~/neuron_state rate, 0 for none', low=0.0,
+                                       high=1000.0, unit='Hz')
+    correction_timeout: float = setting(0.5, 'a correction overrides the policy this long '
+                                        '(steady clock)', low=0.01, high=10.0, unit='s')
+    goal_tolerance: float = setting(0.10, 'distance to the goal (odometry) at which it is '
+                                    'reached and the robot stops', low=0.01, high=10.0,
+                                    unit='m')
+    required_movement_radius: float = setting(0.5, 'progress check (Nav2 '
+                                              'SimpleProgressChecker): the robot must move '
+                                              'this far within movement_time_allowance, 0: '
+                                              'off', low=0.0, high=100.0, unit='m')
+    movement_time_allowance: float = setting(10.0, 'time allowed to move '
+                                             'required_movement_radius', low=0.1,
+                                             high=3600.0, unit='s')
+    required_approach: float = setting(0.25, 'progress check: the distance to the goal must '
+                                       'shrink this much below its best within '
+                                       'approach_time_allowance, 0: off', low=0.0,
+                                       high=100.0, unit='m')
+    approach_time_allowance: float = setting(30.0, 'time allowed to get required_approach '
+                                             'closer', low=0.1, high=3600.0, unit='s')
+    progress_retry: float = setting(0.0, 'after a failed progress check, try the same goal '
+                                    'again after this long, 0: wait for a new goal',
+                                    low=0.0, high=3600.0, unit='s')
     action_size: int = 0
-    neuron_state_rate: float = 10.0
-    correction_timeout: float = 0.5
     adaptation: Optional[AdaptationConfig] = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f'mode must be one of {sorted(MODES)}, got {self.mode!r}')
-        if self.trigger not in INPUTS or self.trigger == 'goal':
-            raise ValueError(f'trigger must be one of scan, odom, imu, joints, got '
+        if self.trigger not in TRIGGERS:
+            raise ValueError(f'trigger must be one of {", ".join(TRIGGERS)}, got '
                              f'{self.trigger!r}')
-        for name in ('watchdog_timeout', 'gap_reset', 'nominal_dt'):
+        for name in ('watchdog_timeout', 'gap_reset', 'nominal_dt', 'correction_timeout',
+                     'goal_tolerance', 'movement_time_allowance', 'approach_time_allowance'):
             value = float(getattr(self, name))
             if not 0.0 < value < math.inf:
                 raise ValueError(f'{name} must be positive and finite, got {value}')
             setattr(self, name, value)
         for name in ('max_v', 'max_w', 'max_accel_v', 'max_accel_w', 'max_output',
-                     'neuron_state_rate'):
+                     'neuron_state_rate', 'required_movement_radius', 'required_approach',
+                     'progress_retry'):
             value = float(getattr(self, name))
             if not 0.0 <= value < math.inf:
                 raise ValueError(f'{name} must be >= 0 and finite, got {value}')
@@ -144,7 +173,7 @@ class _InputStats:
     """Receive times (steady clock) of one input, for staleness and rates."""
 
     last: float = -math.inf
-    times: Deque[float] = field(default_factory=lambda: deque(maxlen=50))
+    times: Deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=50))
     received: int = 0       # readings taken (refused ones are counted by reason instead)
 
     def rate(self) -> float:
@@ -153,14 +182,9 @@ class _InputStats:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
-def _tighten(policy_value: float, param: float) -> float:
-    """Param limits only tighten: 0 keeps the policy's value."""
-    return policy_value if param <= 0.0 else min(policy_value, param)
-
-
 class ControllerCore:
     """
-    Policy + Observer + Actuator + the node's timing, reset and watchdog rules, without ROS.
+    Policy + input mode + override + goal monitor + the node's timing, reset and stop rules.
 
     Example::
 
@@ -169,68 +193,17 @@ class ControllerCore:
         core.feed('goal', goal, now=steady())
         cmd = core.feed('odom', odom_reading, now=steady())    # (2,) v, w -> publish it
         cmd = core.watchdog(now=steady())                      # not None: publish this zero
+        cmd = core.halt('SIGTERM')                             # the last command: zero
 
     Raises :class:`SpecMismatch` when the policy does not fit the configuration.
     """
 
     def __init__(self, policy: Policy, config: Optional[ControllerConfig] = None) -> None:
-        self.policy = policy
         self.config = config = config or ControllerConfig()
-        spec = policy.spec
-        self.action_size = spec.action.size
-        if config.action_size and spec.action.size != config.action_size:
-            raise SpecMismatch(f'the policy gives {spec.action.size} actions but the command '
-                               f'type needs {config.action_size}')
-        self.observer: Optional[Observer] = None
-        self.actuator: Optional[Actuator] = None
-        if config.mode == 'pibot':
-            try:
-                self.observer = Observer(ObserverConfig.from_dict(spec.observer or {}))
-                base = ActuatorConfig.from_dict(spec.actuator or {})
-            except (TypeError, ValueError) as exc:
-                raise SpecMismatch(f'the policy file holds an invalid observer/actuator '
-                                   f'config: {exc}') from None
-            if spec.obs.size != self.observer.size:
-                raise SpecMismatch(
-                    f'the policy takes {spec.obs.size} observations but its observer config '
-                    f'({self.observer.config.lidar_sectors} lidar sectors) makes '
-                    f'{self.observer.size}; it was not trained for scan + odom + goal inputs')
-            generic = [f'x{i}' for i in range(spec.obs.size)]
-            if spec.obs.names != generic and spec.obs.names != self.observer.names:
-                raise SpecMismatch(f'the policy observation names {spec.obs.names} are not '
-                                   f"the Observer's {self.observer.names}")
-            if spec.action.size != 2:
-                raise SpecMismatch(f'pibot mode commands (v, w) but the policy gives '
-                                   f'{spec.action.size} actions')
-            self.actuator = Actuator(ActuatorConfig(
-                max_v=_tighten(base.max_v, config.max_v),
-                max_w=_tighten(base.max_w, config.max_w),
-                max_accel_v=_tighten(base.max_accel_v, config.max_accel_v),
-                max_accel_w=_tighten(base.max_accel_w, config.max_accel_w)))
-            c = self.actuator.config
-            self.low = np.array([-c.max_v, -c.max_w])
-            self.high = np.array([c.max_v, c.max_w])
-        elif config.mode == 'camera':
-            self.actuator, self.image_shape = _camera_setup(spec, config)
-            c = self.actuator.config
-            self.low = np.array([-c.max_v, -c.max_w])
-            self.high = np.array([c.max_v, c.max_w])
-        else:
-            low = np.asarray(spec.action.low, dtype=np.float64)
-            high = np.asarray(spec.action.high, dtype=np.float64)
-            if config.max_output > 0.0:
-                low = np.maximum(low, -config.max_output)
-                high = np.minimum(high, config.max_output)
-            if not (np.isfinite(low).all() and np.isfinite(high).all()):
-                raise SpecMismatch('the policy action space is unbounded; set max_output so '
-                                   'the command has limits')
-            if (low > 0.0).any() or (high < 0.0).any():
-                raise SpecMismatch('the action bounds exclude zero, so there is no safe stop')
-            self.low, self.high = low, high
-        self._low_list, self._high_list = self.low.tolist(), self.high.tolist()
-        self.required = MODES[config.mode]
-        if config.mode == 'camera' and spec.config.get('extra'):
-            self.required = ('image', 'odom')   # the extra input is the odometry speed
+        self.mode = self._check(policy, config)
+        self.policy = policy
+        self.action_size = policy.spec.action.size
+        self._limits(self.mode.limits(config))
         self.zero = np.zeros(self.action_size, dtype=np.float64)
         self.readings: Dict[str, Any] = dict.fromkeys(INPUTS)
         self.inputs = {name: _InputStats() for name in INPUTS}
@@ -238,13 +211,95 @@ class ControllerCore:
         self.resets: Counter = Counter()
         self.latencies: Deque[float] = deque(maxlen=1000)
         self.steps = 0
+        self.swaps = 0
         self.stale = True
+        self.halted: Optional[str] = None
         self.last_command = self.zero.copy()
+        self.events: List[Tuple[str, str]] = []
         self._last_stamp: Optional[float] = None
         self._stamp_advanced = -math.inf   # steady time the trigger stamp last moved
         self._last_neuron_report = -math.inf
-        # Issue 7: operator corrections override the policy and teach its readout.
-        self.corrector = Corrector(policy, config.correction_timeout, config.adaptation)
+        self.goals = GoalMonitor(config) if self.mode.goals else None
+        self.override = Override(self.action_size, config.correction_timeout)
+        # Learning from corrections: wraps the policy only once it is first enabled.
+        self.adaptation = LiveAdaptation(policy, config.adaptation)
+
+    @staticmethod
+    def _check(policy: Policy, config: ControllerConfig) -> InputMode:
+        spec = policy.spec
+        if config.action_size and spec.action.size != config.action_size:
+            raise SpecMismatch(f'the policy gives {spec.action.size} actions but the command '
+                               f'type needs {config.action_size}')
+        mode = MODES[config.mode](spec)
+        if config.trigger not in mode.inputs:
+            raise SpecMismatch(f'trigger {config.trigger!r} is not an input of {config.mode} '
+                               f'mode (its inputs: {", ".join(mode.inputs)})')
+        return mode
+
+    def _limits(self, limits: Tuple[np.ndarray, np.ndarray, Any]) -> None:
+        self.low, self.high, actuator = limits
+        old = getattr(self, 'actuator', None)
+        if actuator is not None and old is not None:
+            actuator.reset(*old.last)      # carry the rate limiter's state, clipped
+        self.actuator = actuator
+        self._low_list, self._high_list = self.low.tolist(), self.high.tolist()
+
+    @property
+    def required(self) -> Tuple[str, ...]:
+        """Return the inputs that must be fresh before the core commands anything but zero."""
+        return self.mode.required
+
+    @property
+    def image_shape(self) -> Optional[Tuple[int, int, int]]:
+        """Return the camera policy's (height, width, channels), None in other modes."""
+        return getattr(self.mode, 'image_shape', None)
+
+    @property
+    def corrector(self) -> LiveAdaptation:
+        """Return the online adaptation (its older name: it learns from the corrections)."""
+        return self.adaptation
+
+    # -- settings and policy while running ---------------------------------------------------
+    def apply(self, config: ControllerConfig) -> None:
+        """
+        Take a changed config between two steps; ValueError (nothing changed) if invalid.
+
+        Limits, timeouts, rates and progress checks apply at the next step; the mode, the
+        trigger and the command size are read at construction and must not change.
+        """
+        for name in ('mode', 'trigger', 'action_size'):
+            if getattr(config, name) != getattr(self.config, name):
+                raise ValueError(f'{name} cannot change on a running controller')
+        limits = self.mode.limits(config)       # SpecMismatch (a ValueError) if impossible
+        self.override.timeout = config.correction_timeout
+        self._limits(limits)
+        self.config = config
+        if self.goals is not None:
+            self.goals.config = config
+        if config.adaptation is not None and self.adaptation.config is not config.adaptation:
+            self.adaptation.configure(**dataclasses.asdict(config.adaptation))
+
+    def check_policy(self, policy: Policy) -> None:
+        """Raise :class:`SpecMismatch` if ``policy`` cannot replace the running one."""
+        mode = self._check(policy, self.config)
+        mode.limits(self.config)
+        if self.adaptation.adapter is not None and self.adaptation.enabled:
+            LiveAdaptation(policy, dataclasses.replace(self.adaptation.config))
+
+    def swap_policy(self, policy: Policy) -> None:
+        """
+        Replace the policy between two steps (checked first) and reset the hidden state.
+
+        The learned adaptation belongs to the old policy: a new one starts from its trained
+        readout (adapting again when adaptation is on).
+        """
+        mode = self._check(policy, self.config)
+        limits = mode.limits(self.config)
+        adaptation = LiveAdaptation(policy, dataclasses.replace(self.adaptation.config))
+        self.mode, self.policy, self.adaptation = mode, policy, adaptation
+        self._limits(limits)
+        self.swaps += 1
+        self.reset('policy_swap')
 
     # -- inputs ------------------------------------------------------------------------------
     def reject(self, reason: str) -> None:
@@ -257,7 +312,10 @@ class ControllerCore:
 
         Returns the command to publish when ``name`` is the trigger (a step ran, or the zero
         command when inputs are stale, no goal is set or the step was refused), else None.
+        After :meth:`halt` it takes nothing and returns None.
         """
+        if self.halted is not None:
+            return None
         if name not in _READING_TYPES or not isinstance(reading, _READING_TYPES[name]):
             self.reject(f'{name}_type')
             return None
@@ -265,6 +323,12 @@ class ControllerCore:
         if stamp is None:
             self.reject(f'{name}_stamp')
             return None
+        if name == 'goal' and self.goals is not None:
+            if _float(reading.x) is None or _float(reading.y) is None:
+                self.reject('goal_non_finite')
+                return None
+            self.goals.set_goal(reading)
+            self.events += self.goals.drain()
         stats = self.inputs[name]
         stats.last = now
         stats.times.append(now)
@@ -275,8 +339,10 @@ class ControllerCore:
         return self._step(stamp, now)
 
     def correct(self, command: Any, now: float) -> bool:
-        """Take a correction (action units) at steady ``now``: it drives and teaches (issue 7)."""
-        if not self.corrector.feed(command, now):
+        """Take a correction (action units) at steady ``now``: it drives (and teaches)."""
+        if self.halted is not None:
+            return False
+        if not self.override.feed(command, now):
             self.reject('correction_invalid')
             return False
         return True
@@ -289,44 +355,12 @@ class ControllerCore:
 
     def _fresh(self, now: float) -> bool:
         timeout = self.config.watchdog_timeout
-        return all(now - self.inputs[name].last <= timeout for name in self.required)
+        return all(now - self.inputs[name].last <= timeout for name in self.mode.required)
 
     # -- stepping ----------------------------------------------------------------------------
-    def _observation(self) -> Optional[np.ndarray]:
-        r = self.readings
-        if self.config.mode == 'camera':
-            return _camera_observation(self)
-        # A reading built outside readings.py may hold anything: values that are not numbers
-        # are refused (counted), never raised into the node's callback.
-        if self.config.mode == 'pibot':
-            if r['goal'] is None:
-                return None
-            try:
-                return self.observer.observe(r['scan'], r['odom'], r['goal'])
-            except (TypeError, ValueError, OverflowError):
-                self.reject('readings_invalid')
-                return None
-        joints = r['joints']
-        try:
-            with np.errstate(over='ignore', invalid='ignore'):
-                # A float64 beyond float32 range casts to inf: refused below, like NaN.
-                obs = np.concatenate([
-                    np.asarray(joints.positions, dtype=np.float32).reshape(-1),
-                    np.asarray(joints.velocities, dtype=np.float32).reshape(-1)])
-        except (TypeError, ValueError, OverflowError):
-            self.reject('joints_invalid')
-            return None
-        if obs.size != self.policy.spec.obs.size:
-            self.reject('joints_size')
-            return None
-        if not np.isfinite(obs).all():
-            self.reject('joints_non_finite')
-            return None
-        return obs
-
     def _step(self, stamp: float, now: float) -> np.ndarray:
         if not self._fresh(now):
-            return self._stop(now)
+            return self._stop()
         if self.stale:
             # Inputs are back after a stall: the robot stands still, the old state is stale.
             self.stale = False
@@ -353,7 +387,10 @@ class ControllerCore:
         dt = self.config.nominal_dt if last is None else stamp - last
         self._last_stamp = stamp
         self._stamp_advanced = now
-        obs = self._observation()
+        goals = self.goals
+        if goals is not None and not self._pursue(goals, now):
+            return self._hold(self.zero, dt)
+        obs = self.mode.observe(self.readings, self.reject)
         if obs is None:
             # No goal yet (pibot): stay still, and keep the state fresh for when it comes.
             return self._hold(self.zero, dt)
@@ -369,8 +406,28 @@ class ControllerCore:
             if self.actuator is not None:
                 self.actuator.reset()
             return self._output(self.zero)
-        action = self.corrector.after_step(action, now, self.readings['scan'])
+        action, intervened = self.override.apply(action, now)
+        if self.adaptation.adapter is not None:
+            self.adaptation.step(intervened, self.override.command,
+                                 self.mode.near_collision(self.readings))
+        if intervened and goals is not None:
+            goals.pause()           # the operator drives: not the policy's progress
         return self._hold(action, dt)
+
+    def _pursue(self, goals: GoalMonitor, now: float) -> bool:
+        """Update the goal monitor with the odometry; whether the policy should drive."""
+        odom = self.readings['odom']
+        if odom is not None:
+            x, y, t = _float(odom.x), _float(odom.y), _float(odom.stamp)
+            if x is not None and y is not None and t is not None:
+                goals.update(x, y, t, now)
+        if goals.restart:
+            goals.restart = False
+            if self.steps:
+                self.reset('goal')  # a goal started from rest: a new episode for the policy
+        if goals.events:
+            self.events += goals.drain()
+        return goals.drives
 
     def _hold(self, action: np.ndarray, dt: float) -> np.ndarray:
         if self.actuator is not None:
@@ -391,25 +448,47 @@ class ControllerCore:
         self.last_command = command
         return command.copy()
 
-    def _stop(self, now: float) -> np.ndarray:
+    def _stop(self) -> np.ndarray:
         self.stale = True
+        if self.goals is not None:
+            self.goals.pause()
         if self.actuator is not None:
             self.actuator.reset()
         return self._output(self.zero)
 
-    # -- timers ------------------------------------------------------------------------------
+    # -- timers and stops --------------------------------------------------------------------
     def watchdog(self, now: float) -> Optional[np.ndarray]:
         """Call periodically: the zero command while a required input is stale, else None."""
-        if self._fresh(now):
+        if self.halted is not None or self._fresh(now):
             return None
-        return self._stop(now)
+        return self._stop()
 
     def stop(self) -> np.ndarray:
-        """Zero command for deactivate/shutdown; the next step starts from rest."""
+        """Zero command; the next step starts from rest (use :meth:`halt` to stay stopped)."""
+        return self._stop()
+
+    def halt(self, reason: str) -> np.ndarray:
+        """
+        Stop for good (until :meth:`resume`): return the zero command, step no more.
+
+        ``reason`` (e.g. 'SIGTERM', 'deactivate', 'error') is kept in ``halted`` and reported.
+        A goal being driven to is abandoned (logged).
+        """
+        if self.goals is not None and self.halted is None:
+            self.goals.abandon(reason)
+            self.events += self.goals.drain()
+        self.halted = reason
+        return self._stop()
+
+    def resume(self) -> None:
+        """Leave the halted state (activate): the next step starts from rest."""
+        self.halted = None
         self.stale = True
-        if self.actuator is not None:
-            self.actuator.reset()
-        return self._output(self.zero)
+
+    def drain_events(self) -> List[Tuple[str, str]]:
+        """Return and forget the (level, text) events for the operator's log."""
+        events, self.events = self.events, []
+        return events
 
     def neuron_state_due(self, now: float) -> bool:
         """Whether a neuron-state report is due at steady time ``now`` (rate limit)."""
@@ -429,6 +508,10 @@ class ControllerCore:
         return self.policy.neuron_report()
 
     # -- reports -----------------------------------------------------------------------------
+    def goal_status(self) -> Optional[Dict[str, Any]]:
+        """JSON-able goal status (goal modes), None in other modes."""
+        return None if self.goals is None else self.goals.status()
+
     def diagnostics(self, now: float) -> Tuple[int, str, Dict[str, str]]:
         """(level 0 OK / 1 WARN / 2 ERROR, message, key -> value) for /diagnostics."""
         values: Dict[str, str] = {}
@@ -439,7 +522,7 @@ class ControllerCore:
             values[f'{name}_rate_hz'] = f'{stats.rate():.2f}'
             values[f'{name}_received'] = str(stats.received)
             values[f'{name}_age_s'] = f'{age:.3f}' if math.isfinite(age) else 'never'
-            if name in self.required and not age <= self.config.watchdog_timeout:
+            if name in self.mode.required and not age <= self.config.watchdog_timeout:
                 stale.append(name)
         for reason, count in sorted(self.rejected.items()):
             values[f'rejected_{reason}'] = str(count)
@@ -452,57 +535,32 @@ class ControllerCore:
             values['step_latency_p50_ms'] = f'{p50:.3f}'
             values['step_latency_p99_ms'] = f'{p99:.3f}'
         values['steps'] = str(self.steps)
-        values.update(self.corrector.diagnostics())
+        values['policy_swaps'] = str(self.swaps)
+        values.update(self.override.diagnostics())
+        values.update(self.adaptation.diagnostics())
         values['goal_set'] = str(self.readings['goal'] is not None)
+        goals = self.goals
+        if goals is not None:
+            values['goal_state'] = goals.state
+            if not math.isnan(goals.distance):
+                values['goal_distance_m'] = f'{goals.distance:.3f}'
+            for key, count in goals.counts.items():
+                values[f'goals_{key}'] = str(count)
         values['last_command'] = ' '.join(f'{v:.4f}' for v in self.last_command)
+        if self.halted is not None:
+            values['halted'] = self.halted
+            level = 2 if self.halted == 'error' else 1
+            return level, f'stopped ({self.halted}): commanding nothing', values
         if stale:
             return 1, f'stale inputs {stale}: commanding zero', values
-        if self.config.mode == 'pibot' and self.readings['goal'] is None:
-            return 0, 'no goal: standing still', values
+        if goals is not None:
+            if goals.state == 'no_progress':
+                return 1, f'no progress toward the goal: {goals.reason}', values
+            if goals.state == 'reached':
+                return 0, 'goal reached: standing still', values
+            if goals.state == 'no_goal':
+                return 0, 'no goal: standing still', values
         return 0, 'running', values
-
-
-# -- camera mode (issue 8) ------------------------------------------------------------------
-def _camera_setup(spec: Any, config: ControllerConfig) -> Tuple[Actuator, Tuple[int, int, int]]:
-    """Check a camera policy against camera mode; return its Actuator and image shape."""
-    shape = image_shape(spec.config)
-    if shape is None:
-        raise SpecMismatch(f'camera mode needs a camera policy (kind conv), got kind '
-                           f'{spec.kind!r}')
-    extra = int(spec.config.get('extra', 0))
-    if extra not in (0, 1):
-        raise SpecMismatch(f'camera mode feeds the image and at most the odometry speed; the '
-                           f'policy takes {extra} extra inputs')
-    if spec.action.size != 2:
-        raise SpecMismatch(f'camera mode commands (v, w) but the policy gives '
-                           f'{spec.action.size} actions')
-    try:
-        base = ActuatorConfig.from_dict(spec.actuator or {})
-    except (TypeError, ValueError) as exc:
-        raise SpecMismatch(f'the policy file holds an invalid actuator config: {exc}') from None
-    actuator = Actuator(ActuatorConfig(
-        max_v=_tighten(base.max_v, config.max_v), max_w=_tighten(base.max_w, config.max_w),
-        max_accel_v=_tighten(base.max_accel_v, config.max_accel_v),
-        max_accel_w=_tighten(base.max_accel_w, config.max_accel_w)))
-    return actuator, shape
-
-
-def _camera_observation(core: ControllerCore) -> Optional[np.ndarray]:
-    """Return the latest frame (+ odometry speed) as the observation; None (counted) if bad."""
-    reading = core.readings['image']
-    extra = ()
-    if 'odom' in core.required:
-        odom = core.readings['odom']
-        extra = (float(odom.v),) if odom is not None else (math.nan,)
-    try:
-        obs = camera_observation(reading, core.image_shape, extra)
-    except (TypeError, ValueError, AttributeError):
-        core.reject('image_size')
-        return None
-    if not np.isfinite(obs).all():
-        core.reject('readings_invalid')
-        return None
-    return obs
 
 
 def _float(value: Any) -> Optional[float]:

@@ -178,6 +178,15 @@ class GRUCell(Cell):
             nxt[:] = hl
         return np.dot(self._ro, self._w_out), h_new
 
+    def readout_size(self) -> int:
+        """Return the hidden size: the last layer's state is what ``readout.weight`` reads."""
+        return int(self.hidden_size)
+
+    def readout_features(self, h: np.ndarray) -> np.ndarray:
+        """Return the last layer's hidden state (h of an LSTM) within the flat state."""
+        hidden = self.hidden_size
+        return h[(self.num_layers - 1) * hidden:self.num_layers * hidden]
+
     def neuron_labels(self) -> List[str]:
         """``'gru<l>:<i>'`` per state element."""
         return [f'gru{k}:{i}' for k in range(self.num_layers) for i in range(self.hidden_size)]

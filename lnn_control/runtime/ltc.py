@@ -242,6 +242,14 @@ class LTCCell(Cell):
                        + (self._const_den - self._epsilon))
         return self._cm / conductance
 
+    def readout_size(self) -> int:
+        """Return N: every neuron potential (the readout is affine on the motor ones)."""
+        return int(self.units)
+
+    def readout_features(self, h: np.ndarray) -> np.ndarray:
+        """Return the N neuron potentials of ``h`` (the memory half excluded)."""
+        return h[:self.units]
+
     def neuron_labels(self) -> List[str]:
         """'<type>:<id>' per neuron (motor, command, inter), then 'memory:<i>' if mixed."""
         labels = [f'{self.wiring.neuron_type(k)}:{k}' for k in range(self.units)]

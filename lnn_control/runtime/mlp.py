@@ -167,6 +167,17 @@ class MLPCell(Cell):
         y = np.dot(a, self._w_out)  # (out,)
         return y, s[self.feature_size:-1].copy()
 
+    def readout_size(self) -> int:
+        """Return the size of the last hidden layer (the stacked input without one)."""
+        return int(self._layers[-1][1].size if self._layers else self._stack.size - 1)
+
+    def readout_features(self, h: np.ndarray) -> np.ndarray:
+        """Return the last hidden layer's activations of the last step."""
+        # The last hidden layer's buffer holds this step's activations (and a trailing 1).
+        if self._layers:
+            return self._layers[-1][1]
+        return self._stack[:-1]
+
     def neuron_labels(self) -> List[str]:
         """``'frame<k>:<i>'`` per state element (k steps back, feature i)."""
         return [f'frame{self.frames - 1 - j}:{i}'

@@ -98,6 +98,7 @@ class Goal:
     x: float                    # m
     y: float                    # m
     stamp: float = 0.0          # s
+    frame: str = ''             # the frame it was given in (odom or one declared equivalent)
 
 
 @dataclass
