@@ -117,6 +117,16 @@ class MixedMemoryState:
             return flat[..., :self.units], flat[..., self.units:]
         return flat
 
+    def _forward_unbatched(self, x: torch.Tensor, h: Optional[Any],
+                           timespans: Union[None, float, torch.Tensor]) -> Tuple[torch.Tensor, Any]:
+        """Run an unbatched sequence (T, in) as a batch of one, as ncps: (T, O) or (O,) out."""
+        if isinstance(timespans, torch.Tensor) and timespans.dim() > 0:
+            timespans = timespans.unsqueeze(0)  # (T,) or (T, 1) -> (1, T[, 1])
+        if h is not None:
+            h = tuple(p.unsqueeze(0) for p in h) if isinstance(h, tuple) else h.unsqueeze(0)
+        y, h = self(x.unsqueeze(0), h, timespans)
+        return y[0], (tuple(p[0] for p in h) if isinstance(h, tuple) else h[0])
+
     def _start_state(self, h: Optional[Any], batch: int,
                      like: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Return ``(h, c)`` to start ``forward`` from (c None without mixed memory), checked."""
