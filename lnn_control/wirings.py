@@ -145,7 +145,8 @@ class Wiring:
 
     # ------------------------------------------------------------------ drawing
     def node_groups(self) -> List[Tuple[str, List[str]]]:
-        """Node names by group, inputs first, then each layer in processing order.
+        """
+        Return node names by group, inputs first, then each layer in processing order.
 
         Nodes are named as ncps names them: ``sensory_<i>`` (input i) and ``neuron_<id>``.
         """
@@ -175,6 +176,7 @@ class Wiring:
         Returns:
             One legend patch per neuron type shown (``plt.legend(handles=...)``), as ncps.
             Synapses are arrows from source to destination; self-synapses are not drawn.
+
         """
         import matplotlib.patches as mpatches
         import matplotlib.pyplot as plt

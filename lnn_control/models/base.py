@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, ClassVar, Dict, Optional, Tuple, Type, Union
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple, Type, Union
 
 import torch
 from torch import nn
 
-__all__ = ['PolicyModel', 'MODELS', 'timespans_to_bt1', 'cast_inputs']
+__all__ = ['PolicyModel', 'MODELS', 'timespans_to_bt1', 'cast_inputs', 'one_step']
 
 MODELS: Dict[str, Type['PolicyModel']] = {}
 
@@ -56,6 +56,21 @@ def cast_inputs(x: Any, timespans: Any, like: torch.Tensor) -> Tuple[torch.Tenso
     return cast(x), timespans
 
 
+def one_step(run: Callable[..., Tuple[torch.Tensor, Any]], x: torch.Tensor, h: Any,
+             dt: Any) -> Tuple[torch.Tensor, Any]:
+    """
+    Run ``run(x, h, timespans)``, a batch-first sequence forward, for the single step ``x``.
+
+    ``x`` (B, F); ``dt`` None, a scalar, (B,) or (B, 1). Returns ``y`` (B, O) and the state.
+    """
+    if x.dim() != 2:
+        raise ValueError(f'a step takes x as (B, input_size); got shape {tuple(x.shape)}')
+    if isinstance(dt, torch.Tensor) and dt.dim() == 1:
+        dt = dt.unsqueeze(1)  # (B,) -> (B, T=1)
+    y, h = run(x.unsqueeze(1), h, dt)
+    return (y[:, 0] if y.dim() == 3 else y), h
+
+
 class PolicyModel(nn.Module):
     """
     Base of CfC, LTC and the baselines.
@@ -91,7 +106,7 @@ class PolicyModel(nn.Module):
         return next(self.parameters())
 
     def cast_inputs(self, x: Any, timespans: Any = None) -> Tuple[torch.Tensor, Any]:
-        """Cast ``x`` and ``timespans`` to the model's dtype and device (see :func:`cast_inputs`)."""
+        """Cast ``x`` and ``timespans`` to the model's dtype and device (:func:`cast_inputs`)."""
         return cast_inputs(x, timespans, self._state_like())
 
     def step(self, x: Any, h: Any = None, dt: Any = None) -> Tuple[torch.Tensor, Any]:
@@ -103,12 +118,7 @@ class PolicyModel(nn.Module):
         takes as ``h``.
         """
         x, dt = self.cast_inputs(x, dt)
-        if x.dim() != 2:
-            raise ValueError(f'step takes x as (B, input_size); got shape {tuple(x.shape)}')
-        if isinstance(dt, torch.Tensor) and dt.dim() == 1:
-            dt = dt.unsqueeze(1)  # (B,) -> (B, T=1)
-        y, h = self(x.unsqueeze(1), h, dt)
-        return (y[:, 0] if y.dim() == 3 else y), h
+        return one_step(self, x, h, dt)
 
     def flat_state(self, h: Any) -> torch.Tensor:
         """Return the (B, state_size) flat form of a ``forward`` state (the runtime layout)."""

@@ -90,6 +90,7 @@ no gradient to the timespans.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
@@ -441,7 +442,8 @@ class CfC(MixedMemoryState, PolicyModel):
                                 ('backbone_dropout', backbone_dropout)):
                 if value is not None:
                     raise ValueError(f'{name} is for a fully connected CfC, not a wired one')
-            self.wiring: Optional[Wiring] = units.build(self.input_size)
+            units.build(self.input_size)  # in place, as ncps (a subclass's build may return None)
+            self.wiring: Optional[Wiring] = units
             self.units = self.wiring.units
             self.layer_sizes = self.wiring.layer_sizes
             self.neuron_order = [i for layer in self.wiring.layers for i in layer]
@@ -606,7 +608,8 @@ class CfC(MixedMemoryState, PolicyModel):
         """Run the sequence ``x`` (B, T, input_size); return (y, final state). See the module."""
         x, timespans = self.cast_inputs(x, timespans)
         if x.dim() == 2:  # unbatched (T, in), as ncps
-            return self._forward_unbatched(x, h, timespans)
+            return self._forward_unbatched(functools.partial(CfC.forward, self), x, h,
+                                           timespans)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f'x must be (B, T, {self.input_size}), got {tuple(x.shape)}')
         batch, steps, _ = x.shape

@@ -70,6 +70,7 @@ broadcasting through plain autograd. On one CPU thread, training an LTC(17, Auto
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Optional, Tuple, Union
 
 from lnn_control.models.base import PolicyModel
@@ -400,7 +401,8 @@ class LTC(MixedMemoryState, PolicyModel):
         """Run the sequence ``x`` (B, T, input_size); return (y, final state). See the module."""
         x, timespans = self.cast_inputs(x, timespans)
         if x.dim() == 2:  # unbatched (T, in), as ncps
-            return self._forward_unbatched(x, h, timespans)
+            return self._forward_unbatched(functools.partial(LTC.forward, self), x, h,
+                                           timespans)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f'x must be (B, T, {self.input_size}), got {tuple(x.shape)}')
         batch, steps, _ = x.shape

@@ -68,7 +68,7 @@ def _subcell_params(sub: nn.Module) -> Dict[str, torch.Tensor]:
 
 
 def _sequence_args(module: nn.Module, cell: nn.Module) -> Dict[str, Any]:
-    """The sequence-level arguments of a whole ncps model; a lone cell returns one step."""
+    """Return the sequence-level arguments of an ncps model (a lone cell: one step)."""
     if cell is module:
         return {'return_sequences': False, 'mixed_memory': False}
     return {'return_sequences': bool(module.return_sequences),
