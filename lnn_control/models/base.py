@@ -10,7 +10,8 @@ from typing import Any, Callable, ClassVar, Dict, Optional, Tuple, Type, Union
 import torch
 from torch import nn
 
-__all__ = ['PolicyModel', 'MODELS', 'timespans_to_bt1', 'cast_inputs', 'one_step']
+__all__ = ['PolicyModel', 'MODELS', 'timespans_to_bt1', 'cast_inputs', 'one_step',
+           'first_parameter']
 
 MODELS: Dict[str, Type['PolicyModel']] = {}
 
@@ -45,15 +46,33 @@ def cast_inputs(x: Any, timespans: Any, like: torch.Tensor) -> Tuple[torch.Tenso
     scalars of ``timespans`` become ``None`` and ``float``. Tensors that already match are
     returned as they are (no copy, autograd kept).
     """
-    def cast(value: Any) -> torch.Tensor:
-        if (isinstance(value, torch.Tensor) and value.dtype == like.dtype
-                and value.device == like.device):
-            return value
-        return torch.as_tensor(value).to(dtype=like.dtype, device=like.device)
+    dtype, device = like.dtype, like.device
 
-    if timespans is not None:
+    def cast(value: Any) -> torch.Tensor:
+        if isinstance(value, torch.Tensor) and value.dtype == dtype and value.device == device:
+            return value
+        return torch.as_tensor(value).to(dtype=dtype, device=device)
+
+    if timespans is not None and type(timespans) is not float:
         timespans = float(timespans) if isinstance(timespans, numbers.Real) else cast(timespans)
     return cast(x), timespans
+
+
+def first_parameter(module: nn.Module) -> torch.Tensor:
+    """
+    Return the first parameter of ``module`` (depth first), the model's dtype and device.
+
+    Read from the module dicts directly: ``next(module.parameters())`` and attribute chains
+    through ``nn.Module.__getattr__`` cost microseconds, and every forward asks.
+    """
+    stack = [module]
+    while stack:
+        current = stack.pop()
+        for p in current._parameters.values():
+            if p is not None:
+                return p
+        stack.extend(reversed(list(current._modules.values())))
+    raise ValueError(f'{type(module).__name__} has no parameters')
 
 
 def one_step(run: Callable[..., Tuple[torch.Tensor, Any]], x: torch.Tensor, h: Any,
@@ -103,7 +122,7 @@ class PolicyModel(nn.Module):
 
     def _state_like(self) -> torch.Tensor:
         """Return the parameter whose dtype and device inputs and fresh states take."""
-        return next(self.parameters())
+        return first_parameter(self)
 
     def cast_inputs(self, x: Any, timespans: Any = None) -> Tuple[torch.Tensor, Any]:
         """Cast ``x`` and ``timespans`` to the model's dtype and device (:func:`cast_inputs`)."""

@@ -523,7 +523,9 @@ class CfC(MixedMemoryState, PolicyModel):
                 'strict_wiring': self.strict_wiring}
 
     def _state_like(self) -> torch.Tensor:
-        return self.layers[0].ff1.weight
+        # layers[0].ff1.weight through the module dicts: every forward asks (input casting),
+        # and nn.Module attribute access costs microseconds.
+        return self._modules['layers']._modules['0']._modules['ff1']._parameters['weight']
 
     # ------------------------------------------------------------------ forward
     def _plans(self) -> List[_Plan]:
