@@ -30,11 +30,12 @@ except ``Custom`` which holds explicit matrices (used to import ncps models whos
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Optional, Type
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
 import numpy as np
 
-__all__ = ['Wiring', 'FullyConnected', 'Random', 'NCP', 'AutoNCP', 'Custom', 'WiringError']
+__all__ = ['Wiring', 'FullyConnected', 'Random', 'NCP', 'AutoNCP', 'Custom', 'WiringError',
+           'LAYOUTS']
 
 _REGISTRY: Dict[str, Type['Wiring']] = {}
 
@@ -55,7 +56,9 @@ class Wiring:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        # A class registers the kind it declares; subclasses that inherit a kind (the ncps
+        # compatibility classes) leave from_dict building the class they derive from.
+        if cls.__dict__.get('kind'):
             _REGISTRY[cls.kind] = cls
 
     def __init__(self, units: int, output_dim: Optional[int] = None) -> None:
@@ -139,6 +142,78 @@ class Wiring:
     def sensory_synapse_count(self) -> int:
         self._check_built()
         return int(np.count_nonzero(self.sensory_adjacency))
+
+    # ------------------------------------------------------------------ drawing
+    def node_groups(self) -> List[Tuple[str, List[str]]]:
+        """
+        Return node names by group, inputs first, then each layer in processing order.
+
+        Nodes are named as ncps names them: ``sensory_<i>`` (input i) and ``neuron_<id>``.
+        """
+        self._check_built()
+        out = [('sensory', [f'sensory_{i}' for i in range(self.input_dim)])]
+        return out + [(self.neuron_type(layer[0]) if len(self.layers) > 1 else 'neurons',
+                       [f'neuron_{i}' for i in layer]) for layer in self.layers]
+
+    def draw_graph(self, ax: Any = None, layout: Any = 'layered',
+                   neuron_colors: Optional[Dict[str, str]] = None,
+                   synapse_colors: Union[None, str, Dict[str, str]] = None,
+                   draw_labels: bool = False) -> List[Any]:
+        """
+        Draw the wiring with matplotlib (imported here, so the runtime never needs it).
+
+        Args:
+            ax: the axes to draw on (default: the current axes, ``plt.gca()``).
+            layout: a name of :data:`LAYOUTS` ('layered': one column per group, inputs at
+                the left, motor neurons at the right; 'shell': a ring per group, motor
+                innermost; 'circular'; 'random', seeded), or a mapping of node name (see
+                :meth:`node_groups`) to (x, y).
+            neuron_colors: colour per neuron type ('sensory', 'inter', 'command', 'motor',
+                or a ``Custom`` type), merged over the defaults.
+            synapse_colors: one colour, or a dict for 'excitatory' and 'inhibitory'.
+            draw_labels: write each node's name on it.
+
+        Returns:
+            One legend patch per neuron type shown (``plt.legend(handles=...)``), as ncps.
+            Synapses are arrows from source to destination; self-synapses are not drawn.
+
+        """
+        import matplotlib.patches as mpatches
+        import matplotlib.pyplot as plt
+        self._check_built()
+        ax = plt.gca() if ax is None else ax
+        pos = LAYOUTS[layout](self) if isinstance(layout, str) and layout in LAYOUTS else layout
+        if not isinstance(pos, dict):
+            raise ValueError(f'layout must be one of {sorted(LAYOUTS)} or a dict of node '
+                             f'positions, got {layout!r}')
+        colors = {'sensory': 'tab:olive', 'inter': 'tab:blue', 'command': 'tab:cyan',
+                  'motor': 'tab:orange', **(neuron_colors or {})}
+        if synapse_colors is None or isinstance(synapse_colors, str):
+            synapse_colors = {'excitatory': synapse_colors or 'tab:green',
+                              'inhibitory': synapse_colors or 'tab:red'}
+        for matrix, prefix in ((self.sensory_adjacency, 'sensory'), (self.adjacency, 'neuron')):
+            for src, dest in zip(*np.nonzero(matrix)):
+                if prefix == 'neuron' and src == dest:
+                    continue
+                polarity = 'excitatory' if matrix[src, dest] > 0 else 'inhibitory'
+                ax.annotate('', xy=pos[f'neuron_{dest}'], xytext=pos[f'{prefix}_{src}'],
+                            arrowprops={'arrowstyle': '-|>', 'lw': 0.7, 'shrinkA': 7,
+                                        'shrinkB': 7, 'color': synapse_colors[polarity],
+                                        'connectionstyle': 'arc3,rad=0.08'})
+        types = ['sensory'] * self.input_dim + self.neuron_types()
+        names = [f'sensory_{i}' for i in range(self.input_dim)] + [
+            f'neuron_{i}' for i in range(self.units)]
+        xy = np.array([pos[n] for n in names], dtype=float).reshape(-1, 2)
+        ax.scatter(xy[:, 0], xy[:, 1], s=160, zorder=3, edgecolors='black', linewidths=0.5,
+                   c=[colors.get(t, 'tab:gray') for t in types])
+        if draw_labels:
+            for name, (x, y) in zip(names, xy):
+                ax.text(x, y, name.split('_')[-1], ha='center', va='center', fontsize=7,
+                        zorder=4)
+        ax.set_axis_off()
+        shown = list(dict.fromkeys(types))
+        return [mpatches.Patch(color=colors.get(t, 'tab:gray'), label=f'{t.capitalize()} neurons')
+                for t in shown]
 
     # ------------------------------------------------------------------ serialisation
     def _params(self) -> Dict[str, Any]:
@@ -496,3 +571,35 @@ class Custom(Wiring):
     def to_dict(self) -> Dict[str, Any]:
         # input_dim is implied by sensory_adjacency.
         return {'kind': self.kind, **self._params()}
+
+
+# ---------------------------------------------------------------------- layouts of draw_graph
+Position = Tuple[float, float]
+
+
+def _layered(wiring: Wiring) -> Dict[str, Position]:
+    return {n: (float(c), (len(nodes) - 1) / 2.0 - j)  # columns centred on y = 0
+            for c, (_, nodes) in enumerate(wiring.node_groups()) for j, n in enumerate(nodes)}
+
+
+def _rings(groups: List[List[str]]) -> Dict[str, Position]:
+    pos = {}
+    for r, nodes in enumerate(groups):
+        angles = 2 * np.pi * np.arange(len(nodes)) / max(len(nodes), 1) + 0.3 * r
+        for n, a in zip(nodes, angles):
+            pos[n] = (float((r + 1) * np.cos(a)), float((r + 1) * np.sin(a)))
+    return pos
+
+
+def _random(wiring: Wiring) -> Dict[str, Position]:
+    rng = np.random.default_rng(0)
+    return {n: (float(rng.uniform()), float(rng.uniform()))
+            for _, nodes in wiring.node_groups() for n in nodes}
+
+
+LAYOUTS: Dict[str, Callable[[Wiring], Dict[str, Position]]] = {
+    'layered': _layered,
+    'shell': lambda w: _rings([nodes for _, nodes in reversed(w.node_groups())]),
+    'circular': lambda w: _rings([[n for _, nodes in w.node_groups() for n in nodes]]),
+    'random': _random,
+}

@@ -22,6 +22,8 @@ FORBIDDEN = {
                'lnn_control.train', 'lnn_control.envs'},
     'envs': {'torch', 'rclpy', 'ncps', 'lnn_control.models', 'lnn_control.train',
              'lnn_control.ros'},
+    'compat': {'rclpy', 'mujoco', 'gymnasium', 'ncps', 'lnn_control.ros', 'lnn_control.train',
+               'lnn_control.envs'},
     'train': {'rclpy', 'ncps', 'lnn_control.ros'},
     'ros': {'torch', 'ncps', 'lnn_control.models', 'lnn_control.train'},
 }

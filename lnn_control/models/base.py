@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Optional, Type, Union
+import numbers
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple, Type, Union
 
 import torch
 from torch import nn
 
-__all__ = ['PolicyModel', 'MODELS', 'timespans_to_bt1']
+__all__ = ['PolicyModel', 'MODELS', 'timespans_to_bt1', 'cast_inputs', 'one_step',
+           'first_parameter']
 
 MODELS: Dict[str, Type['PolicyModel']] = {}
 
@@ -35,6 +37,59 @@ def timespans_to_bt1(timespans: Union[None, float, torch.Tensor], batch: int, st
                      f'[, 1]); got shape {tuple(ts.shape)}')
 
 
+def cast_inputs(x: Any, timespans: Any, like: torch.Tensor) -> Tuple[torch.Tensor, Any]:
+    """
+    Return ``x`` and ``timespans`` as tensors of the dtype and device of ``like``.
+
+    numpy arrays, nested lists and tensors of another dtype or device (float64 data, a CPU
+    batch for a GPU model) are cast, as ncps users expect; ``None`` and Python or numpy
+    scalars of ``timespans`` become ``None`` and ``float``. Tensors that already match are
+    returned as they are (no copy, autograd kept).
+    """
+    dtype, device = like.dtype, like.device
+
+    def cast(value: Any) -> torch.Tensor:
+        if isinstance(value, torch.Tensor) and value.dtype == dtype and value.device == device:
+            return value
+        return torch.as_tensor(value).to(dtype=dtype, device=device)
+
+    if timespans is not None and type(timespans) is not float:
+        timespans = float(timespans) if isinstance(timespans, numbers.Real) else cast(timespans)
+    return cast(x), timespans
+
+
+def first_parameter(module: nn.Module) -> torch.Tensor:
+    """
+    Return the first parameter of ``module`` (depth first), the model's dtype and device.
+
+    Read from the module dicts directly: ``next(module.parameters())`` and attribute chains
+    through ``nn.Module.__getattr__`` cost microseconds, and every forward asks.
+    """
+    stack = [module]
+    while stack:
+        current = stack.pop()
+        for p in current._parameters.values():
+            if p is not None:
+                return p
+        stack.extend(reversed(list(current._modules.values())))
+    raise ValueError(f'{type(module).__name__} has no parameters')
+
+
+def one_step(run: Callable[..., Tuple[torch.Tensor, Any]], x: torch.Tensor, h: Any,
+             dt: Any) -> Tuple[torch.Tensor, Any]:
+    """
+    Run ``run(x, h, timespans)``, a batch-first sequence forward, for the single step ``x``.
+
+    ``x`` (B, F); ``dt`` None, a scalar, (B,) or (B, 1). Returns ``y`` (B, O) and the state.
+    """
+    if x.dim() != 2:
+        raise ValueError(f'a step takes x as (B, input_size); got shape {tuple(x.shape)}')
+    if isinstance(dt, torch.Tensor) and dt.dim() == 1:
+        dt = dt.unsqueeze(1)  # (B,) -> (B, T=1)
+    y, h = run(x.unsqueeze(1), h, dt)
+    return (y[:, 0] if y.dim() == 3 else y), h
+
+
 class PolicyModel(nn.Module):
     """
     Base of CfC, LTC and the baselines.
@@ -52,7 +107,9 @@ class PolicyModel(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        # A class registers the kind it declares: subclasses that inherit a kind (the ncps
+        # compatibility classes) leave MODELS[kind] to the class that policy files rebuild.
+        if cls.__dict__.get('kind'):
             MODELS[cls.kind] = cls
 
     def get_config(self) -> Dict[str, Any]:
@@ -62,6 +119,25 @@ class PolicyModel(nn.Module):
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> 'PolicyModel':
         return cls(**config)
+
+    def _state_like(self) -> torch.Tensor:
+        """Return the parameter whose dtype and device inputs and fresh states take."""
+        return first_parameter(self)
+
+    def cast_inputs(self, x: Any, timespans: Any = None) -> Tuple[torch.Tensor, Any]:
+        """Cast ``x`` and ``timespans`` to the model's dtype and device (:func:`cast_inputs`)."""
+        return cast_inputs(x, timespans, self._state_like())
+
+    def step(self, x: Any, h: Any = None, dt: Any = None) -> Tuple[torch.Tensor, Any]:
+        """
+        Advance one step: ``x`` (B, input_size), ``dt`` None (1.0), a scalar, (B,) or (B, 1).
+
+        The stateful single-step form of ``forward`` (what a controller loop or an ncps cell
+        call does): returns ``y`` (B, output_size) and the new state, which the next call
+        takes as ``h``.
+        """
+        x, dt = self.cast_inputs(x, dt)
+        return one_step(self, x, h, dt)
 
     def flat_state(self, h: Any) -> torch.Tensor:
         """Return the (B, state_size) flat form of a ``forward`` state (the runtime layout)."""

@@ -62,7 +62,9 @@ Shapes (batch-first only; B batch, T steps, N neurons, O outputs)::
 
     x          (B, T, input_size), or (T, input_size) unbatched
     timespans  None (1.0), a scalar, (B, T) or (B, T, 1): elapsed time of each step
-               (unbatched: (T,) or (T, 1)); unlike ncps, correct per sample for B > 1
+               (unbatched: (T,) or (T, 1)); unlike ncps, correct per sample for B > 1.
+               numpy arrays and tensors of another dtype or device (x too) are cast to the
+               model's dtype and device
     h          None (zeros), (B, N), or with mixed_memory a tuple ((B, N), (B, N)) or (B, 2N)
     y          (B, T, O) if return_sequences else (B, O); O = proj_size or the output neurons
     h out      (B, N), or with mixed_memory the tuple (h, c); ``flat_state`` gives (B, 2N)
@@ -88,6 +90,7 @@ no gradient to the timespans.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
@@ -97,6 +100,7 @@ from lnn_control.models.base import timespans_to_bt1
 from lnn_control.models.memory import MemoryCell
 from lnn_control.models.memory import MixedMemoryState
 from lnn_control.models.memory import State
+from lnn_control.models.ncps_import import cfc_from_ncps
 from lnn_control.wirings import Wiring
 import numpy as np
 import torch
@@ -438,7 +442,8 @@ class CfC(MixedMemoryState, PolicyModel):
                                 ('backbone_dropout', backbone_dropout)):
                 if value is not None:
                     raise ValueError(f'{name} is for a fully connected CfC, not a wired one')
-            self.wiring: Optional[Wiring] = units.build(self.input_size)
+            units.build(self.input_size)  # in place, as ncps (a subclass's build may return None)
+            self.wiring: Optional[Wiring] = units
             self.units = self.wiring.units
             self.layer_sizes = self.wiring.layer_sizes
             self.neuron_order = [i for layer in self.wiring.layers for i in layer]
@@ -518,7 +523,9 @@ class CfC(MixedMemoryState, PolicyModel):
                 'strict_wiring': self.strict_wiring}
 
     def _state_like(self) -> torch.Tensor:
-        return self.layers[0].ff1.weight
+        # layers[0].ff1.weight through the module dicts: every forward asks (input casting),
+        # and nn.Module attribute access costs microseconds.
+        return self._modules['layers']._modules['0']._modules['ff1']._parameters['weight']
 
     # ------------------------------------------------------------------ forward
     def _plans(self) -> List[_Plan]:
@@ -601,13 +608,10 @@ class CfC(MixedMemoryState, PolicyModel):
                 timespans: Union[None, float, torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, State]:
         """Run the sequence ``x`` (B, T, input_size); return (y, final state). See the module."""
+        x, timespans = self.cast_inputs(x, timespans)
         if x.dim() == 2:  # unbatched (T, in), as ncps
-            if timespans is not None and torch.is_tensor(timespans) and timespans.dim() > 0:
-                timespans = timespans.unsqueeze(0)
-            if h is not None:
-                h = tuple(p.unsqueeze(0) for p in h) if isinstance(h, tuple) else h.unsqueeze(0)
-            y, h = self.forward(x.unsqueeze(0), h, timespans)
-            return y[0], (tuple(p[0] for p in h) if isinstance(h, tuple) else h[0])
+            return self._forward_unbatched(functools.partial(CfC.forward, self), x, h,
+                                           timespans)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f'x must be (B, T, {self.input_size}), got {tuple(x.shape)}')
         batch, steps, _ = x.shape
@@ -695,71 +699,14 @@ class CfC(MixedMemoryState, PolicyModel):
     @classmethod
     def from_ncps(cls, module: nn.Module) -> 'CfC':
         """
-        Build a CfC with the architecture and weights of an ``ncps.torch.CfC``.
+        Build a CfC with the architecture and weights of an ``ncps.torch.CfC`` (or a cell).
 
         Wired and fully connected modules, every mode, mixed memory, projection and backbone
-        are supported. The wiring becomes ours through :meth:`Wiring.from_ncps`; the ncps
-        sparsity masks must equal the masks our wiring implies. ncps is not imported here: the
-        module is read by attribute names. The result is batch-first whatever the module's
-        ``batch_first``.
+        are supported; so are the cells ``CfCCell`` (a hand-masked one becomes a one-layer
+        ``Custom`` wiring) and ``WiredCfCCell``, imported with ``return_sequences=False``.
+        The wiring becomes ours through :meth:`Wiring.from_ncps`; the ncps sparsity masks must
+        equal the masks our wiring implies. ncps is not imported here: the module is read by
+        attribute names (:mod:`lnn_control.models.ncps_import`). The result is batch-first
+        whatever the module's ``batch_first``.
         """
-        cell = module.rnn_cell
-        wired = hasattr(module, 'wiring') and type(cell).__name__ == 'WiredCfCCell'
-        kwargs: Dict[str, Any] = {'proj_size': module.proj_size,
-                                  'return_sequences': bool(module.return_sequences),
-                                  'mixed_memory': bool(module.use_mixed)}
-        if wired:
-            wiring = Wiring.from_ncps(module.wiring)
-            subcells = list(cell._layers)
-            model = cls(int(wiring.input_dim), wiring, mode=subcells[0].mode, **kwargs)
-            params: Dict[str, torch.Tensor] = {}
-            for i, sub in enumerate(subcells):
-                ours = getattr(model, f'_mask{i}')[:sub.hidden_size]
-                if not torch.equal(sub.sparsity_mask.detach().cpu(), ours.cpu()):
-                    raise ValueError(f'ncps layer {i} sparsity mask differs from its wiring')
-                params.update({f'layers.{i}.{k}': v for k, v in _subcell_params(sub).items()})
-        else:
-            linears = ([m for m in cell.backbone if isinstance(m, nn.Linear)]
-                       if cell.backbone_layers > 0 else [])
-            dropouts = ([m.p for m in cell.backbone if isinstance(m, nn.Dropout)]
-                        if cell.backbone_layers > 0 else [])
-            activation = 'lecun_tanh'
-            if linears:
-                activation = _NCPS_ACTIVATIONS[type(cell.backbone[1]).__name__]
-            model = cls(int(cell.input_size), int(cell.hidden_size), mode=cell.mode,
-                        activation=activation,
-                        backbone_units=linears[0].out_features if linears else 128,
-                        backbone_layers=int(cell.backbone_layers),
-                        backbone_dropout=dropouts[0] if dropouts else 0.0, **kwargs)
-            params = {f'layers.0.{k}': v for k, v in _subcell_params(cell).items()}
-            for j, lin in enumerate(linears):
-                params[f'layers.0.backbone.{j}.weight'] = lin.weight
-                params[f'layers.0.backbone.{j}.bias'] = lin.bias
-        if model.mixed_memory:
-            # ncps LSTMCell and MemoryCell share parameter names (input_map, recurrent_map).
-            params.update({'memory.' + k: v for k, v in module.lstm.named_parameters()})
-        if model.fc is not None:
-            params.update({'fc.' + k: v for k, v in module.fc.named_parameters()})
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(params[name].detach().reshape(p.shape))
-        return model
-
-
-_NCPS_ACTIVATIONS = {'LeCun': 'lecun_tanh', 'Tanh': 'tanh', 'ReLU': 'relu', 'SiLU': 'silu',
-                     'GELU': 'gelu'}
-
-
-def _subcell_params(sub: nn.Module) -> Dict[str, torch.Tensor]:
-    """Head parameters of an ncps ``CfCCell`` under our names (w_tau and A flattened)."""
-    names = ['ff1']
-    out: Dict[str, torch.Tensor] = {}
-    if sub.mode == 'pure':
-        out.update({'w_tau': sub.w_tau.reshape(-1), 'A': sub.A.reshape(-1)})
-    else:
-        names += ['ff2', 'time_a', 'time_b']
-    for name in names:
-        lin = getattr(sub, name)
-        out[f'{name}.weight'] = lin.weight
-        out[f'{name}.bias'] = lin.bias
-    return out
+        return cfc_from_ncps(cls, module)

@@ -119,6 +119,7 @@ class ConvPolicy(PolicyModel):
 
     def forward(self, x: torch.Tensor, h: Any = None,
                 timespans: Union[None, float, torch.Tensor] = None) -> Tuple[torch.Tensor, Any]:
+        x, timespans = self.cast_inputs(x, timespans)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f'x must be (B, T, {self.input_size}); got {tuple(x.shape)}')
         return self.head(self.encode(x), h, timespans)

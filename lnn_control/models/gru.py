@@ -86,7 +86,8 @@ class GRU(PolicyModel):
         Run the policy over a sequence.
 
         Args:
-            x: (B, T, input_size) observations, batch first.
+            x: (B, T, input_size) observations, batch first (numpy arrays and other
+                dtypes or devices, timespans too, are cast to the model's).
             h: (B, num_layers * H) flat state from a previous call, or None (zeros).
             timespans: elapsed time per step: None (1.0), scalar, (B, T) or (B, T, 1); only
                 used as a feature when ``dt_input``.
@@ -96,6 +97,7 @@ class GRU(PolicyModel):
             h: (B, num_layers * H) state after the last step.
 
         """
+        x, timespans = self.cast_inputs(x, timespans)  # numpy, float64: the model's dtype
         u = input_features(x, timespans, self.dt_input)  # (B, T, D)
         batch = u.shape[0]
         h = self._flat_start_state(h, batch, u)  # (B, L*H)

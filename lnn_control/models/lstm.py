@@ -83,7 +83,8 @@ class LSTM(GRU):
         Run the policy over a sequence.
 
         Args:
-            x: (B, T, input_size) observations, batch first.
+            x: (B, T, input_size) observations, batch first (numpy arrays and other
+                dtypes or devices, timespans too, are cast to the model's).
             h: (h, c) from a previous call, each (B, num_layers * H); or its flat form
                 (B, 2 * num_layers * H); or None (zeros).
             timespans: elapsed time per step: None (1.0), scalar, (B, T) or (B, T, 1); only
@@ -94,6 +95,7 @@ class LSTM(GRU):
             h: (h, c) after the last step, each (B, num_layers * H).
 
         """
+        x, timespans = self.cast_inputs(x, timespans)  # numpy, float64: the model's dtype
         u = input_features(x, timespans, self.dt_input)  # (B, T, D)
         batch = u.shape[0]
         n = self.num_layers * self.hidden_size

@@ -49,8 +49,10 @@ step on the raw input and its output state is the LTC's starting state for that 
 
 Shapes (batch-first only; B batch, T steps, N = wiring units, O = wiring output_dim)::
 
-    x          (B, T, input_size)
+    x          (B, T, input_size), or (T, input_size) unbatched (then y, h lose B too)
     timespans  None (1.0), a scalar, (B, T) or (B, T, 1): elapsed seconds of each step
+               (unbatched: (T,) or (T, 1)); numpy arrays and tensors of another dtype or
+               device (x too) are cast to the model's dtype and device
     h          None (zeros), (B, N), or with mixed_memory a tuple ((B, N), (B, N)) or (B, 2N)
     y          (B, T, O) if return_sequences else (B, O)
     h out      (B, N), or with mixed_memory the tuple (h, c); ``flat_state`` gives (B, 2N)
@@ -68,6 +70,7 @@ broadcasting through plain autograd. On one CPU thread, training an LTC(17, Auto
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Optional, Tuple, Union
 
 from lnn_control.models.base import PolicyModel
@@ -75,6 +78,7 @@ from lnn_control.models.base import timespans_to_bt1
 from lnn_control.models.memory import MemoryCell
 from lnn_control.models.memory import MixedMemoryState
 from lnn_control.models.memory import State
+from lnn_control.models.ncps_import import ltc_from_ncps
 from lnn_control.wirings import FullyConnected
 from lnn_control.wirings import Wiring
 import numpy as np
@@ -395,6 +399,10 @@ class LTC(MixedMemoryState, PolicyModel):
                 timespans: Union[None, float, torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, State]:
         """Run the sequence ``x`` (B, T, input_size); return (y, final state). See the module."""
+        x, timespans = self.cast_inputs(x, timespans)
+        if x.dim() == 2:  # unbatched (T, in), as ncps
+            return self._forward_unbatched(functools.partial(LTC.forward, self), x, h,
+                                           timespans)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f'x must be (B, T, {self.input_size}), got {tuple(x.shape)}')
         batch, steps, _ = x.shape
@@ -437,31 +445,13 @@ class LTC(MixedMemoryState, PolicyModel):
     @classmethod
     def from_ncps(cls, module: nn.Module) -> 'LTC':
         """
-        Build an LTC with the architecture and weights of an ``ncps.torch.LTC``.
+        Build an LTC with the architecture and weights of an ``ncps.torch.LTC`` (or a cell).
 
-        The wiring becomes ours through :meth:`Wiring.from_ncps` (seeded when it can be, else
-        ``Custom`` matrices). The ncps module's sparsity masks must equal its wiring's
-        adjacency (they always do unless edited). The result is batch-first whatever the
-        module's ``batch_first``. ncps is not imported here: the module is read by attribute
-        names.
+        An ``LTCCell`` is imported with ``return_sequences=False``. The wiring becomes ours
+        through :meth:`Wiring.from_ncps` (seeded when it can be, else ``Custom`` matrices).
+        The ncps module's sparsity masks must equal its wiring's adjacency (they always do
+        unless edited). The result is batch-first whatever the module's ``batch_first``.
+        ncps is not imported here: the module is read by attribute names
+        (:mod:`lnn_control.models.ncps_import`).
         """
-        cell = module.rnn_cell
-        wiring = Wiring.from_ncps(module._wiring)
-        model = cls(int(module.input_size), wiring,
-                    return_sequences=bool(module.return_sequences),
-                    mixed_memory=bool(module.use_mixed),
-                    input_mapping=cell._input_mapping, output_mapping=cell._output_mapping,
-                    ode_unfolds=int(cell._ode_unfolds), epsilon=float(cell._epsilon),
-                    implicit_param_constraints=bool(cell._implicit_param_constraints))
-        params = dict(cell.named_parameters())
-        for name, expected in (('sparsity_mask', wiring.adjacency),
-                               ('sensory_sparsity_mask', wiring.sensory_adjacency)):
-            if not np.array_equal(params[name].detach().cpu().numpy(), np.abs(expected)):
-                raise ValueError(f'ncps {name} differs from its wiring adjacency')
-        if model.mixed_memory:
-            # ncps LSTMCell and MemoryCell share parameter names (input_map, recurrent_map).
-            params.update({'memory.' + k: v for k, v in module.lstm.named_parameters()})
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(params[name].detach())
-        return model
+        return ltc_from_ncps(cls, module)

@@ -25,7 +25,7 @@ orthogonal recurrent map, biases uniform in [-0.1, 0.1], no recurrent bias) are 
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -116,6 +116,23 @@ class MixedMemoryState:
         if self.mixed_memory:
             return flat[..., :self.units], flat[..., self.units:]
         return flat
+
+    @staticmethod
+    def _forward_unbatched(forward: Callable[..., Tuple[torch.Tensor, Any]], x: torch.Tensor,
+                           h: Optional[Any], timespans: Union[None, float, torch.Tensor]
+                           ) -> Tuple[torch.Tensor, Any]:
+        """
+        Run an unbatched sequence (T, in) as a batch of one, as ncps: (T, O) or (O,) out.
+
+        ``forward`` is the batch-first forward of the model class itself, not ``self``: a
+        subclass may read 3-D input otherwise (the ncps compat classes, time-major).
+        """
+        if isinstance(timespans, torch.Tensor) and timespans.dim() > 0:
+            timespans = timespans.unsqueeze(0)  # (T,) or (T, 1) -> (1, T[, 1])
+        if h is not None:
+            h = tuple(p.unsqueeze(0) for p in h) if isinstance(h, tuple) else h.unsqueeze(0)
+        y, h = forward(x.unsqueeze(0), h, timespans)
+        return y[0], (tuple(p[0] for p in h) if isinstance(h, tuple) else h[0])
 
     def _start_state(self, h: Optional[Any], batch: int,
                      like: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:

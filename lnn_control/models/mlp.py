@@ -132,7 +132,8 @@ class MLP(PolicyModel):
         Run the policy over a sequence.
 
         Args:
-            x: (B, T, input_size) observations, batch first.
+            x: (B, T, input_size) observations, batch first (numpy arrays and other
+                dtypes or devices, timespans too, are cast to the model's).
             h: (B, (frames - 1) * D) frame buffer from a previous call, or None (zeros).
             timespans: elapsed time per step: None (1.0), scalar, (B, T) or (B, T, 1); only
                 used as a feature when ``dt_input``.
@@ -142,6 +143,7 @@ class MLP(PolicyModel):
             h: (B, (frames - 1) * D) frame buffer after the last step.
 
         """
+        x, timespans = self.cast_inputs(x, timespans)  # numpy, float64: the model's dtype
         u = input_features(x, timespans, self.dt_input)  # (B, T, D)
         batch, steps, d = u.shape
         h = self._flat_start_state(h, batch, u)  # (B, (F-1)*D), zeros when None
