@@ -70,7 +70,7 @@ def _assert_same(first, second):
 
 # -- registration ---------------------------------------------------------------------------
 def test_import_registers_every_id_in_a_fresh_interpreter():
-    out = _fresh_python('''
+    out = _fresh_python("""
         import json, sys
         import gymnasium
         import lnn_control.envs
@@ -83,8 +83,20 @@ def test_import_registers_every_id_in_a_fresh_interpreter():
             env.step(env.action_space.sample())
             env.close()
         print(json.dumps(limits))
-    ''')
+    """)
     assert json.loads(out.splitlines()[-1]) == {NAV: 1200, LANE: 600}
+
+
+def test_import_without_gymnasium_names_the_extra():
+    out = _fresh_python("""
+        import sys
+        sys.modules['gymnasium'] = None   # not installed
+        try:
+            import lnn_control.envs
+        except ImportError as exc:
+            print(exc)
+    """)
+    assert 'lnn_control[sim]' in out
 
 
 def test_register_stays_idempotent_for_existing_callers():
@@ -179,6 +191,28 @@ def test_a_copy_continues_the_episode_then_steps_on_its_own(env_id, how):
     env.close()
 
 
+def test_a_pickle_steps_on_in_another_process(tmp_path):
+    expected = []
+    for k, env_id in enumerate(ENV_IDS):
+        env = gymnasium.make(env_id)
+        env.reset(seed=8)
+        env.step(np.zeros(2, dtype=np.float32))
+        (tmp_path / f'{k}.pkl').write_bytes(pickle.dumps(env))
+        expected.append(env.step(np.array([0.1, 0.5], dtype=np.float32))[0])
+        env.close()
+    _fresh_python(f"""
+        import pickle
+        import numpy as np
+        for k in range({len(expected)}):
+            with open({str(tmp_path)!r} + f'/{{k}}.pkl', 'rb') as handle:
+                env = pickle.load(handle)   # imports lnn_control and mujoco by itself
+            obs = env.step(np.array([0.1, 0.5], dtype=np.float32))[0]
+            np.save({str(tmp_path)!r} + f'/{{k}}.npy', obs)
+    """)
+    for k, obs in enumerate(expected):
+        np.testing.assert_array_equal(np.load(tmp_path / f'{k}.npy'), obs)
+
+
 def test_a_copy_renders_with_its_own_context():
     env = gymnasium.make(NAV, n_obstacles=4, render_mode='rgb_array', width=64, height=64)
     env.reset(seed=3)
@@ -249,7 +283,7 @@ def test_make_vec(env_id, mode):
 def test_make_vec_async_camera_env_in_a_fresh_process():
     # A fresh process, as a user's training script starts: here the pytest process has
     # rendered already, and forked workers could not (see the next test).
-    out = _fresh_python('''
+    out = _fresh_python("""
         import gymnasium
         import lnn_control.envs
         envs = gymnasium.make_vec('lnn_control/PiBotLane-v0', num_envs=2,
@@ -258,13 +292,13 @@ def test_make_vec_async_camera_env_in_a_fresh_process():
         obs, *_ = envs.step(envs.action_space.sample())
         envs.close()
         print(obs.shape)
-    ''')
+    """)
     assert out.splitlines()[-1] == '(2, 48, 64, 3)'
 
 
 @pytest.mark.slow
 def test_forked_workers_after_a_render_fail_clearly_and_forkserver_works(tmp_path):
-    code = '''
+    code = """
         import gymnasium
         import lnn_control.envs
 
@@ -284,7 +318,7 @@ def test_forked_workers_after_a_render_fail_clearly_and_forkserver_works(tmp_pat
             env.reset(seed=0)   # renders a camera frame: this process now holds EGL
             print(run())
             print(run(context='forkserver'))
-    '''
+    """
     path = tmp_path / 'fork_after_render.py'   # forkserver re-imports the main module
     path.write_text(textwrap.dedent(code))
     result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
@@ -353,4 +387,3 @@ def test_short_ppo_run(env_id, policy):
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(action.astype(np.float32))
     env.close()
-
