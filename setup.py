@@ -64,6 +64,8 @@ setup(
             'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings',
             'flake8-import-order', 'flake8-quotes',
             'colcon-core', 'colcon-ros', 'colcon-python-setup-py',
+            # Third-party RL on the envs (test_gym_conventions); they take the pinned torch.
+            'stable-baselines3>=2.3', 'sb3-contrib>=2.3',
         ],
     },
     zip_safe=True,

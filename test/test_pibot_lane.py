@@ -26,6 +26,7 @@ def env():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings('ignore:.*symmetric and normalized')   # physical units on purpose
 def test_check_env(env):
     check_env(env, skip_render_check=True)
 

@@ -3,16 +3,29 @@
 """
 MuJoCo environments (Gymnasium) and experts; MJCF files live in the top-level ``sim/``.
 
-Importing this package is cheap (no mujoco, no gymnasium); call ``register()`` once to make
-the ids available to ``gymnasium.make``::
+Importing this package registers its ids with Gymnasium (like ``gymnasium_robotics`` and
+``ale_py``), so ``gymnasium.make`` works right after the import; it imports gymnasium but not
+mujoco, which loads when an env is first made::
 
     import gymnasium
-    from lnn_control.envs import register
-    register()
+    import lnn_control.envs
+
+    gymnasium.register_envs(lnn_control.envs)   # optional: keeps linters from flagging the import
     env = gymnasium.make('lnn_control/PiBotNav-v0', n_obstacles=8)
 
-Ids: ``lnn_control/PiBotNav-v0`` (``lnn_control.envs.pibot_nav.PiBotNavEnv``). Experts for it
-and for ``InvertedPendulum-v5``/``InvertedDoublePendulum-v5`` are in
+Ids (``ENV_IDS``), each registered with its episode limit (``MAX_EPISODE_STEPS``):
+
+- ``lnn_control/PiBotNav-v0`` (``lnn_control.envs.pibot_nav.PiBotNavEnv``): 1200 steps;
+- ``lnn_control/PiBotLane-v0`` (``lnn_control.envs.pibot_lane.PiBotLaneEnv``): 600 steps.
+
+Both envs truncate themselves on simulated time (``time_limit``); the registered step limit is
+what that time allows at the nominal control rate, so with the default arguments both end an
+episode on the same step. Give ``gymnasium.make`` a ``max_episode_steps`` that matches when you
+change ``time_limit`` or the rate, or ``max_episode_steps=-1`` to leave time as the only limit
+(see the env docstrings for ``drop`` and ``dt_jitter``, which change the steps' length).
+``register()`` does the registration again for callers that used it before (idempotent).
+
+Experts for these envs and for ``InvertedPendulum-v5``/``InvertedDoublePendulum-v5`` are in
 ``lnn_control.envs.experts`` (``make_expert(env)``).
 """
 
@@ -25,20 +38,34 @@ if 'MUJOCO_GL' not in os.environ and not os.environ.get('DISPLAY'):
     # this package's __init__; set MUJOCO_GL yourself if mujoco is imported earlier.
     os.environ['MUJOCO_GL'] = 'egl'
 
-__all__ = ['ENV_IDS', 'register']
+try:
+    import gymnasium
+except ImportError as exc:   # the base install is the robot's: no simulator
+    raise ImportError('lnn_control.envs needs gymnasium and mujoco: install the sim extra '
+                      '(pip install lnn_control[sim])') from exc
 
-# id -> entry point; kwargs go to gymnasium.make. No step limit: PiBotNav steps vary in length,
-# so it truncates itself on simulated time (``time_limit``).
+__all__ = ['ENV_IDS', 'MAX_EPISODE_STEPS', 'register']
+
+# id -> entry point. Strings only: gymnasium imports the module (and mujoco) on first make.
 ENV_IDS: Dict[str, str] = {
     'lnn_control/PiBotNav-v0': 'lnn_control.envs.pibot_nav:PiBotNavEnv',
     'lnn_control/PiBotLane-v0': 'lnn_control.envs.pibot_lane:PiBotLaneEnv',
 }
 
+# id -> step limit: the default time_limit at the nominal rate (60 s x 20 Hz odometry,
+# 20 s x 30 Hz camera). test_gym_conventions checks these against the envs' defaults.
+MAX_EPISODE_STEPS: Dict[str, int] = {
+    'lnn_control/PiBotNav-v0': 1200,
+    'lnn_control/PiBotLane-v0': 600,
+}
+
 
 def register() -> None:
-    """Register the lnn_control environment ids with Gymnasium (idempotent)."""
-    import gymnasium
-
+    """Register the lnn_control environment ids with Gymnasium (idempotent; done on import)."""
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point)
+            gymnasium.register(id=env_id, entry_point=entry_point,
+                               max_episode_steps=MAX_EPISODE_STEPS[env_id])
+
+
+register()

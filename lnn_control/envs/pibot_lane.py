@@ -29,7 +29,9 @@ for the cost of each option (BENCHMARKS.md).
 
 ## Action Space
 ``Box([-0.22, -2.84], [0.22, 2.84], (2,), float32)``: forward speed v (m/s) and yaw rate w
-(rad/s), through the shared ``Actuator`` (clip, rate limit, NaN -> stop) as in PiBotNav.
+(rad/s), through the shared ``Actuator`` (clip, rate limit, NaN -> stop) as in PiBotNav. The
+units are physical on purpose, as there; ``gymnasium.wrappers.RescaleAction(env,
+min_action=-1, max_action=1)`` gives the [-1, 1] space stable-baselines3 recommends.
 
 ## Observation Space
 ``Box(0, 255, (height, width, 3), uint8)``: the camera frame, row 0 at the top, RGB. With
@@ -43,6 +45,11 @@ float32)``, the forward speed from the wheel encoders (m/s).
 - ``reward_deviation``: ``-deviation_weight`` x |lateral deviation| (m) x dt (s).
 - ``reward_off_lane``: ``-off_lane_penalty`` when the robot's centre leaves the road.
 
+A solved episode stays on the road for the whole ``time_limit``; with the default weights it
+returns 10 per metre driven (at most 44: 0.22 m/s for 20 s) less the deviation term.
+``PiBotLaneExpert`` solves seeds 0-19 with returns 31.7 to 33.4 (mean 32.7, ~3.3 m). Standing
+still returns slightly below 0; leaving the road costs 10 and ends the episode.
+
 ## Starting State
 On the centreline at a uniformly drawn point, offset laterally by up to 30% of the
 half-width, heading along the track +- 0.3 rad, at rest.
@@ -50,7 +57,14 @@ half-width, heading along the track +- 0.3 rad, at rest.
 ## Episode End
 - Terminated: the robot's centre (base_footprint) is farther from the centreline than the
   road's half-width there (``info['off_lane']``).
-- Truncated: ``time_limit`` seconds of simulated time.
+- Truncated: ``time_limit`` seconds of simulated time (the primary rule). The id is registered
+  with ``max_episode_steps=600`` (20 s at 30 frames per second), so with the default arguments
+  the env and ``TimeLimit`` truncate on the same step; lost frames (``drop``) lengthen steps and
+  the env's limit comes first. Pass ``gymnasium.make`` the matching ``max_episode_steps`` (or
+  -1) when you change ``time_limit`` or ``camera_rate``.
+
+``step`` and ``state`` before ``reset`` raise ``gymnasium.error.ResetNeeded``;
+``copy.deepcopy`` and ``pickle`` copy the running episode (see PiBotNav-v0).
 
 ## Info
 ``dt`` (s), ``time`` (s), the reward terms, ``deviation`` (signed lateral offset, m, + left),
@@ -84,12 +98,12 @@ import os
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from gymnasium import spaces
-from gymnasium import utils
 from gymnasium.envs.mujoco import MujocoEnv
 from lnn_control.envs.experts import Expert
-from lnn_control.envs.pibot_nav import PiBotBase
-from lnn_control.envs.pibot_nav import RobotState
-from lnn_control.envs.pibot_nav import sim_path
+from lnn_control.envs.pibot_base import check_gl_usable
+from lnn_control.envs.pibot_base import PiBotBase
+from lnn_control.envs.pibot_base import RobotState
+from lnn_control.envs.pibot_base import sim_path
 from lnn_control.runtime.actuator import Actuator
 from lnn_control.runtime.actuator import ActuatorConfig
 from lnn_control.runtime.actuator import WHEEL_RADIUS
@@ -361,7 +375,7 @@ class PiBotLaneExpert(Expert):
 
 
 # -- environment ----------------------------------------------------------------------------
-class PiBotLaneEnv(PiBotBase, utils.EzPickle):
+class PiBotLaneEnv(PiBotBase):
     """Camera lane following for a TurtleBot3 Burger class robot; see the module doc."""
 
     metadata = {'render_modes': ['rgb_array'], 'render_fps': 30}
@@ -384,10 +398,6 @@ class PiBotLaneEnv(PiBotBase, utils.EzPickle):
         render_size: int = 256,
         **kwargs: Any,
     ) -> None:
-        utils.EzPickle.__init__(self, width, height, camera_rate, speed_obs, texture_set,
-                                time_limit, drop, progress_weight, deviation_weight,
-                                off_lane_penalty, actuator, xml_file, render_mode, render_size,
-                                **kwargs)
         if texture_set not in TEXTURE_SETS:
             raise ValueError(f'texture_set is one of {TEXTURE_SETS}, got {texture_set!r}')
         if not 0.0 <= drop < 1.0:
@@ -441,6 +451,7 @@ class PiBotLaneEnv(PiBotBase, utils.EzPickle):
     def _renderer(self, name: str, height: int, width: int) -> mujoco.Renderer:
         renderer = self._renderers.get(name)
         if renderer is None:
+            check_gl_usable()
             try:
                 renderer = mujoco.Renderer(self.model, height, width)
             except Exception as exc:   # mujoco raises FatalError or ImportError by backend
@@ -471,6 +482,12 @@ class PiBotLaneEnv(PiBotBase, utils.EzPickle):
         renderer.update_scene(self.data, camera='top')
         return renderer.render()
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """Return the env state for copies (see PiBotBase), without this env's GL renderers."""
+        state = super().__getstate__()
+        state['_renderers'], state['_uploaded'] = {}, {}   # a copy opens its own on first use
+        return state
+
     def close(self) -> None:
         for renderer in self._renderers.values():
             renderer.close()
@@ -490,6 +507,7 @@ class PiBotLaneEnv(PiBotBase, utils.EzPickle):
 
     def state(self) -> LaneState:
         """Return the true, privileged LaneState (experts, DAgger, evaluation; not policies)."""
+        self._require_reset('state()')
         x, y, yaw, v, w = self._true_motion()
         track = self._track
         return LaneState(x, y, yaw, v, w, self._index,
@@ -543,6 +561,7 @@ class PiBotLaneEnv(PiBotBase, utils.EzPickle):
 
     def step(self, action: np.ndarray) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
         """Send ``action`` = (v, w) and run until the next camera frame is received."""
+        self._require_reset()
         v, w = self.actuator.command(action, self._dt_prev)
         self.data.ctrl[:] = wheel_speeds(v, w)
         track = self._track

@@ -38,6 +38,11 @@ The Actuator clips it, rate-limits it (2.5 m/s^2, 3.2 rad/s^2 over the previous 
 turns a non-finite action into a stop. Each wheel is limited to 6.88 rad/s (0.227 m/s), so full
 speed and full turn rate together saturate a wheel, as on the robot.
 
+The units are physical on purpose: the action is the command the ROS controller sends, in the
+units of ``/cmd_vel``. stable-baselines3's ``check_env`` warns that the space is not symmetric
+and normalised; to train on [-1, 1] wrap the env in
+``gymnasium.wrappers.RescaleAction(env, min_action=-1, max_action=1)``.
+
 ## Observation Space
 ``Box(low, high, (17,), float32)`` with the default ``observer`` (see ``Observer``):
 
@@ -60,6 +65,13 @@ speed and full turn rate together saturate a wheel, as on the robot.
 - ``reward_collision``: ``-collision_penalty`` on a collision.
 - ``reward_time``: ``-time_penalty`` x dt (per second).
 
+With the default weights a solved episode (goal reached) returns
+``10 x (d0 - d_end) + 10 - 0.1 x T`` for a start-goal distance d0 of 1.5 to 4.7 m, a final
+distance d_end < ``goal_tolerance`` and T s driven: from 17.5 (the nearest goal, reached at the
+time limit) to about 55 (4.7 m at full speed). ``PiBotNavExpert`` solves seeds 0-99 with
+returns 23.2 to 45.7 (mean 30.7). A collision ends the episode with -10 plus the progress made
+so far.
+
 ## Starting State
 Robot pose uniform in the arena (0.35 m from the walls), heading uniform; goal uniform (0.3 m
 from the walls) at least ``min_goal_distance`` away; obstacles uniform, 0.4 m from the walls,
@@ -69,8 +81,17 @@ from each other and from the start, 0.3 m from the goal. All drawn from the env'
 - Terminated: the robot's centre (base_footprint, between the wheels) is within
   ``goal_tolerance`` of the goal (``info['is_success']``), or its body touches a wall or an
   obstacle (``info['collision']``; contacts are checked at every odometry and lidar tick).
-- Truncated: ``time_limit`` seconds of simulated time have passed (checked by the env; the
-  registered id adds no step limit, since steps vary in length).
+- Truncated: ``time_limit`` seconds of simulated time have passed (checked by the env: the
+  primary rule, as steps vary in length).
+
+The id is registered with ``max_episode_steps=1200``, what 60 s allows at the nominal 20 Hz,
+for ``gymnasium.spec`` and the ``TimeLimit`` wrapper ``gymnasium.make`` adds: with the default
+arguments every step lasts 0.05 s and both truncate on the same step. Lost odometry (``drop``)
+lengthens steps, so the env's time limit comes first (about 950 steps at ``drop=0.2``);
+``dt_jitter`` shortens half of them, so a 60 s episode takes 1192 to 1208 steps at 0.3 (seeds
+0-5) and TimeLimit may end it up to 0.4 s early. Pass ``max_episode_steps=-1`` to
+``gymnasium.make`` to leave time as the only limit (``lnn_control.train.evaluate.make_env``
+does), or the matching count when you change ``time_limit`` or ``odom_rate``.
 
 ## Info
 ``dt`` (s), ``time`` (s), the four reward terms, ``is_success``, ``collision``, ``distance``
@@ -130,6 +151,11 @@ readings and ``set_goal`` moves the goal; ``drive(v, w)``, ``run(ticks)``,
 ``update_odometry(ticks)`` and ``distance()`` let ``lnn_control.envs.sim_bridge`` drive the
 robot from an external command instead of ``step``.
 
+``step`` (and ``state``) before ``reset`` raise ``gymnasium.error.ResetNeeded``.
+``copy.deepcopy(env)`` and ``pickle`` copy the running episode: the copy gives the same
+observations for the same actions, bit for bit, and steps independently of the original
+(``lnn_control.envs.pibot_base``).
+
 ## Version History
 * v0: initial version.
 """
@@ -139,14 +165,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 import math
-import os
-from pathlib import Path
-import sys
 from typing import Any, Deque, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from gymnasium import spaces
-from gymnasium import utils
 from gymnasium.envs.mujoco import MujocoEnv
+from lnn_control.envs.pibot_base import PiBotBase
+from lnn_control.envs.pibot_base import RobotState
+from lnn_control.envs.pibot_base import sim_path
 from lnn_control.runtime.actuator import Actuator
 from lnn_control.runtime.actuator import ActuatorConfig
 from lnn_control.runtime.actuator import WHEEL_RADIUS
@@ -181,37 +206,6 @@ _DEFAULT_CAMERA = {'distance': 6.0, 'elevation': -90.0, 'azimuth': 90.0,
                    'lookat': np.zeros(3)}
 
 
-def sim_path(name: str = 'pibot.xml') -> str:
-    """Path of a file in the package's ``sim/`` folder (source tree or installed share)."""
-    candidates = [Path(__file__).resolve().parents[2] / 'sim' / name,
-                  Path(sys.prefix) / 'share' / 'lnn_control' / 'sim' / name]
-    for prefix in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep):
-        if prefix:
-            candidates.append(Path(prefix) / 'share' / 'lnn_control' / 'sim' / name)
-    for path in candidates:
-        if path.is_file():
-            return str(path)
-    raise FileNotFoundError(f'{name} not found in ' + ', '.join(str(p) for p in candidates))
-
-
-@dataclass(frozen=True)
-class RobotState:
-    """
-    The pibot's true pose and twist, world frame: the first fields of NavState and LaneState.
-
-    Attributes:
-        x, y, yaw: robot pose (base_footprint), m and rad.
-        v, w: robot forward speed (m/s) and yaw rate (rad/s).
-
-    """
-
-    x: float
-    y: float
-    yaw: float
-    v: float
-    w: float
-
-
 @dataclass(frozen=True)
 class NavState(RobotState):
     """
@@ -237,57 +231,7 @@ class NavState(RobotState):
     time: float
 
 
-class PiBotBase(MujocoEnv):
-    """
-    What the pibot envs share: the robot's free root joint, its (v, w) action space, the clock.
-
-    A subclass sets ``actuator`` (an Actuator) before ``MujocoEnv.__init__``, which builds the
-    action space from its limits; calls :meth:`_find_robot` once the model is loaded; and
-    counts physics steps since reset in ``_tick``.
-    """
-
-    def _find_robot(self) -> Dict[str, int]:
-        """Find the root joint and the wheel speed sensors; return sensor addresses by name."""
-        m = self.model
-        self._root_qpos = m.jnt_qposadr[m.joint('root').id]
-        self._root_qvel = m.jnt_dofadr[m.joint('root').id]
-        adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
-        self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
-        return adr
-
-    def _set_action_space(self) -> spaces.Box:
-        c = self.actuator.config
-        self.action_space = spaces.Box(np.array([-c.max_v, -c.max_w], dtype=np.float32),
-                                       np.array([c.max_v, c.max_w], dtype=np.float32),
-                                       dtype=np.float32)
-        return self.action_space
-
-    @property
-    def time(self) -> float:
-        """Return the simulated seconds since reset."""
-        return self._tick * self.model.opt.timestep
-
-    def _place_robot(self, x: float, y: float, yaw: float) -> None:
-        """Put the robot at rest at (x, y) heading ``yaw``, the rest as loaded (mj_forward)."""
-        qpos = self.init_qpos.copy()
-        qpos[self._root_qpos:self._root_qpos + 7] = (x, y, 0.0, math.cos(yaw / 2), 0.0, 0.0,
-                                                     math.sin(yaw / 2))
-        self.set_state(qpos, np.zeros_like(self.init_qvel))
-
-    def _true_pose(self) -> Tuple[float, float, float]:
-        q = self.data.qpos[self._root_qpos:self._root_qpos + 7]
-        yaw = math.atan2(2.0 * (q[3] * q[6] + q[4] * q[5]), 1.0 - 2.0 * (q[5] ** 2 + q[6] ** 2))
-        return float(q[0]), float(q[1]), yaw
-
-    def _true_motion(self) -> Tuple[float, float, float, float, float]:
-        """Return the true (x, y, yaw, v, w): the fields of a RobotState."""
-        x, y, yaw = self._true_pose()
-        qvel = self.data.qvel[self._root_qvel:self._root_qvel + 6]
-        v = float(qvel[0] * math.cos(yaw) + qvel[1] * math.sin(yaw))
-        return x, y, yaw, v, float(qvel[5])
-
-
-class PiBotNavEnv(PiBotBase, utils.EzPickle):
+class PiBotNavEnv(PiBotBase):
     """Goal reaching among obstacles for a TurtleBot3 Burger class robot; see the module doc."""
 
     metadata = {'render_modes': ['human', 'rgb_array', 'depth_array', 'rgbd_tuple'],
@@ -323,12 +267,6 @@ class PiBotNavEnv(PiBotBase, utils.EzPickle):
         default_camera_config: Optional[Dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        utils.EzPickle.__init__(
-            self, n_obstacles, goal_tolerance, min_goal_distance, time_limit, obs_noise, drop,
-            dt_jitter, action_delay, mass_scale, friction_scale, motor_gain, lidar_yaw, observer,
-            actuator, odom_rate, scan_rate, progress_weight, goal_reward, collision_penalty,
-            time_penalty, timestep, xml_file, render_mode, width, height, default_camera_config,
-            **kwargs)
         if not 0 <= int(n_obstacles) <= _OBSTACLE_SLOTS:
             raise ValueError(f'n_obstacles must be in 0..{_OBSTACLE_SLOTS}, got {n_obstacles}')
         if not 0.0 <= drop < 1.0:
@@ -459,6 +397,7 @@ class PiBotNavEnv(PiBotBase, utils.EzPickle):
 
     def state(self) -> NavState:
         """Return the true, privileged NavState (for experts, DAgger, evaluation; not policies)."""
+        self._require_reset('state()')
         return NavState(*self._true_motion(), self._goal_world[0], self._goal_world[1],
                         self._obstacles, ARENA_HALF, self._odom_origin, self.time)
 
@@ -547,6 +486,7 @@ class PiBotNavEnv(PiBotBase, utils.EzPickle):
 
     def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool, bool, Dict[str, Any]]:
         """Send ``action`` = (v, w) and run until the next odometry message is received."""
+        self._require_reset()
         v, w = self.actuator.command(action, self._dt_prev)
         left, right = wheel_speeds(v, w)
         ctrl = np.array([left, right]) * self.motor_gain

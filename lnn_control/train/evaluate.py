@@ -446,7 +446,8 @@ def make_env(env_id: str, seed: Optional[int] = None, perturb: PerturbLike = Non
 
     Args:
         env_id: a Gymnasium id (``lnn_control/PiBotNav-v0`` or a MuJoCo env such as
-            ``InvertedPendulum-v5``); ``lnn_control.envs.register()`` is called first.
+            ``InvertedPendulum-v5``); lnn_control's own ids truncate on their
+            ``time_limit`` only (unless ``max_episode_steps`` is given).
         seed: if given, the env is reset once with it and its spaces are seeded, so a later
             ``reset()`` without a seed continues a reproducible stream.
         perturb: a :class:`Perturbation`, its text (``'noise=0.05,drop=0.2'``) or a mapping.
@@ -458,8 +459,11 @@ def make_env(env_id: str, seed: Optional[int] = None, perturb: PerturbLike = Non
         :class:`PerturbedMujocoEnv` (always, clean too, so timing is reported the same way).
 
     """
-    from lnn_control.envs import register
-    register()
+    from lnn_control.envs import ENV_IDS
+    if env_id in ENV_IDS:
+        # They truncate themselves on simulated time (time_limit); a registered step limit
+        # would end jittered episodes a few steps early, or cut a longer time_limit short.
+        env_kwargs.setdefault('max_episode_steps', -1)
     p = Perturbation.coerce(perturb)
     if env_id in NATIVE_ENVS:
         native = p.env_kwargs()
