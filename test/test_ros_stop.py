@@ -99,12 +99,16 @@ def _drive(rig, name):
                          + ros_args(name, policy='pibot_nav_cfc', use_sim_time=True), ROOT)
     recorder.records['cmd'].clear()
     end = time.monotonic() + STARTUP
-    while sum(abs(v) > 0.05 for v, _ in recorder.commands()) < 10:
-        assert time.monotonic() < end, 'the controller never drove:\n' + controller.text()
-        assert controller.proc.poll() is None, controller.text()
-        recorder.send_goal()     # /goal_pose is volatile: repeat until the controller drives
-        recorder.spin_for(0.2)
-    assert not recorder.status().get('reached'), recorder.status()
+    try:
+        while sum(abs(v) > 0.05 for v, _ in recorder.commands()) < 10:
+            assert time.monotonic() < end, 'the controller never drove:\n' + controller.text()
+            assert controller.proc.poll() is None, controller.text()
+            recorder.send_goal()     # /goal_pose is volatile: repeat until the controller drives
+            recorder.spin_for(0.2)
+        assert not recorder.status().get('reached'), recorder.status()
+    except BaseException:
+        controller.stop()
+        raise
     return controller
 
 
