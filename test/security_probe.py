@@ -10,7 +10,7 @@ JSON line with what it saw and did:
   ``reached``; report the sim status.
 - ``observe``: read the controller's ``max_v`` and ``policy``, the sim status and the
   controller's /diagnostics values for ``seconds``.
-- ``attack``: for ``seconds``, publish goals and corrections (spin in place, fast) and try to
+- ``attack``: wait up to ``match-wait`` s for subscribers; for ``seconds``, publish goals and corrections (spin in place, fast) and try to
   set ``max_v`` to 0.01 and ``policy`` to a file outside the policy folders; report what
   matched, what answered and any error (a refused writer is an error, not a crash).
 - ``set``: set the controller's ``max_v`` (``--value``); report the answer.
@@ -139,6 +139,10 @@ def attack(probe, args):
     fix_pub = probe.publisher(Twist, '/cmd_vel_teleop')
     spin = Twist()
     spin.angular.z = 2.0
+    # Discovery (and, secure, the handshake) first: up to --match-wait s for a subscriber.
+    pubs = [p for p in (goal_pub, fix_pub) if p is not None]
+    probe.spin_until(lambda: pubs and all(p.get_subscription_count() for p in pubs),
+                     args.match_wait)
     end = time.monotonic() + args.seconds
     while time.monotonic() < end:
         if goal_pub is not None:
@@ -170,6 +174,7 @@ def main(argv=None):
     parser.add_argument('--goal', type=float, nargs=2, default=(0.8, 0.0))
     parser.add_argument('--node', default='lnn_operator')
     parser.add_argument('--value', default='0.1')
+    parser.add_argument('--match-wait', type=float, default=10.0)
     parser.add_argument('--no-goals', dest='goals', action='store_false')
     parser.add_argument('--no-params', dest='params', action='store_false')
     args, ros = parser.parse_known_args(argv)

@@ -36,6 +36,8 @@ def _declaration_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--namespace', default='', metavar='NS',
                         help="the launch file's namespace argument (robot topics move under "
                              'it, as the launch files remap them)')
+    parser.add_argument('--use-sim-time', action='store_true',
+                        help='the controller runs on /clock (sim_demo.launch.py sets this)')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def declarations(args: argparse.Namespace) -> Dict[str, ifc.NodeInterfaces]:
     """Return the declarations for the params files and namespace ``args`` name."""
-    return ifc.robot_interfaces(ifc.read_params(args.params, 'lnn_controller'),
+    controller = ifc.read_params(args.params, 'lnn_controller')
+    if args.use_sim_time:
+        controller['use_sim_time'] = True
+    return ifc.robot_interfaces(controller,
                                 ifc.read_params(args.sim_params, 'lnn_sim'),
                                 namespace=args.namespace)
 
