@@ -64,7 +64,8 @@ SIM_DEFAULTS: Dict[str, Any] = {'robot': 'pibot', 'cmd_vel_stamped': True}
 
 # Robot topics the launch files remap to relative names, so that a ``namespace`` moves them
 # (test/test_launch.py checks that the launch files list the same ones).
-ROBOT_TOPICS = ('/scan', '/odom', '/imu', '/joint_states', '/goal_pose', '/cmd_vel')
+ROBOT_TOPICS = ('/scan', '/odom', '/imu', '/joint_states', '/goal_pose', '/cmd_vel',
+                '/effort_controller/commands')
 
 # Node names of the operator's tools whose own node services the operator enclave may serve
 # (fnmatch patterns): ``ros2`` CLI nodes, RViz, teleop_twist_keyboard/joy, our own.

@@ -53,7 +53,7 @@ from lnn_control.ros.interfaces import NodeInterfaces
 from lnn_control.security import permissions as perms
 
 __all__ = ['Keystore', 'create_keystore', 'add_enclave', 'sign_smime', 'signed_content',
-           'verify_smime', 'check_enclave', 'export_enclaves', 'DEFAULT_VALID_FROM',
+           'verify_smime', 'check_enclave', 'export_enclaves', 'validity', 'DEFAULT_VALID_FROM',
            'CA_NAME']
 
 DEFAULT_VALID_FROM = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -100,6 +100,15 @@ class Keystore:
                         GOVERNANCE)
         text = root.findtext('domain_access_rules/domain_rule/domains/id')
         return int(text) if text else None
+
+
+def validity(cert: x509.Certificate) -> Tuple[datetime, datetime]:
+    """Return a certificate's (not before, not after) in UTC (cryptography 41 and later)."""
+    if hasattr(cert, 'not_valid_before_utc'):
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+    # cryptography < 42 (Ubuntu 24.04's python3-cryptography 41) gives naive UTC times.
+    return (cert.not_valid_before.replace(tzinfo=timezone.utc),
+            cert.not_valid_after.replace(tzinfo=timezone.utc))
 
 
 def _check_enclave_name(enclave: str) -> None:
@@ -224,8 +233,7 @@ def add_enclave(ks: Keystore, interfaces: NodeInterfaces, domain_id: int, *,
                             valid_from, valid_days)
         _write(key_path, _key_pem(key), 0o600)
         _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
-    document = perms.permissions_xml(interfaces, domain_id, cert.not_valid_before_utc,
-                                     cert.not_valid_after_utc)
+    document = perms.permissions_xml(interfaces, domain_id, *validity(cert))
     p_cert, p_key = ks.ca('permissions')
     _write(folder / 'permissions.xml', document)
     _write(folder / 'permissions.p7s', sign_smime(document, p_cert, p_key))
@@ -248,10 +256,10 @@ def _issue_problem(cert: x509.Certificate, ca: x509.Certificate, enclave: str) -
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cn or cn[0].value != enclave:
         return f'cert.pem names {cert.subject.rfc4514_string()!r}, not CN={enclave}'
-    now = datetime.now(timezone.utc)
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        return (f'cert.pem is valid {cert.not_valid_before_utc:%Y-%m-%d} to '
-                f'{cert.not_valid_after_utc:%Y-%m-%d}, not now')
+    start, end = validity(cert)
+    if not start <= datetime.now(timezone.utc) <= end:
+        return f'cert.pem is valid {start:%Y-%m-%d} to {end:%Y-%m-%d}, not now'
+
     return None
 
 
