@@ -10,9 +10,10 @@ JSON line with what it saw and did:
   ``reached``; report the sim status.
 - ``observe``: read the controller's ``max_v`` and ``policy``, the sim status and the
   controller's /diagnostics values for ``seconds``.
-- ``attack``: wait up to ``match-wait`` s for subscribers; for ``seconds``, publish goals and corrections (spin in place, fast) and try to
-  set ``max_v`` to 0.01 and ``policy`` to a file outside the policy folders; report what
-  matched, what answered and any error (a refused writer is an error, not a crash).
+- ``attack``: wait up to ``match-wait`` s for subscribers; for ``seconds``, publish goals
+  and corrections (spin in place, fast) and try to set ``max_v`` to 0.01 and ``policy`` to
+  a file outside the policy folders; report what matched, what answered and any error (a
+  refused writer is an error, not a crash).
 - ``set``: set the controller's ``max_v`` (``--value``); report the answer.
 """
 

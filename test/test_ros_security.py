@@ -1,8 +1,10 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-SROS2 over real DDS: the nodes with ``ROS_SECURITY_STRATEGY=Enforce`` and a keystore made by
-``lnn-control security create``, every participant its own process.
+SROS2 over real DDS, every participant its own process.
+
+The nodes run with ``ROS_SECURITY_STRATEGY=Enforce`` and a keystore made by
+``lnn-control security create``.
 
 The PyPI wheels' Fast DDS has no security, so the secure processes run with the sros2-overlay
 (Fast DDS built with security; lnn_control.security.overlay finds it above the repository or
@@ -10,19 +12,19 @@ at $LNN_SROS2_OVERLAY and sets the environment env.sh would). Without it these t
 with the reason. The participants other than the nodes are test/security_probe.py.
 """
 
+from dataclasses import replace
 import json
 import os
 from pathlib import Path
 import subprocess
 import sys
-from dataclasses import replace
 
+from lnn_control.ros import interfaces as ifc
 import pytest
 
 pytest.importorskip('cryptography', reason='the security extra (cryptography) is not installed')
 
-from lnn_control.ros import interfaces as ifc  # noqa: E402
-from lnn_control.security.keystore import add_enclave  # noqa: E402
+from lnn_control.security.keystore import add_enclave  # noqa: E402, I100
 from lnn_control.security.keystore import create_keystore  # noqa: E402
 from lnn_control.security.overlay import overlay_env  # noqa: E402
 from lnn_control.security.overlay import secure_env  # noqa: E402
@@ -38,14 +40,14 @@ GOAL = (0.8, 0.0)
 
 
 def viewer_interfaces(operator):
-    """The operator's declaration without the correction topic: a valid identity, less right."""
+    """Return the operator's declaration without the correction topic (a valid identity)."""
     return replace(operator, enclave='/viewer', publish=tuple(
         e for e in operator.publish if e.name != '/cmd_vel_teleop'))
 
 
 @pytest.fixture(scope='module')
 def secure(tmp_path_factory):
-    """A domain, a keystore for it and the environments: plain, secure (Enforce)."""
+    """Give the module a domain, a keystore for it and its environments (plain, secure)."""
     import domain_coordinator
 
     folder = tmp_path_factory.mktemp('secure')
@@ -64,7 +66,7 @@ def secure(tmp_path_factory):
 
 
 def probe(env, action, *args, enclave=None, node='lnn_operator', timeout=120):
-    """Run test/security_probe.py ACTION in its own process; return its JSON report."""
+    """Run test/security_probe.py in its own process; return its JSON report."""
     argv = [sys.executable, PROBE, action, '--node', node, *args]
     if enclave:
         argv += ['--', '--ros-args', '--enclave', enclave]
@@ -76,7 +78,7 @@ def probe(env, action, *args, enclave=None, node='lnn_operator', timeout=120):
 
 @pytest.fixture(scope='module')
 def robot(secure):
-    """lnn_sim and lnn_controller (sim time), each in its enclave, Enforce."""
+    """Start lnn_sim and lnn_controller (sim time), each in its enclave, Enforce."""
     folder, env = secure['folder'], secure['secure']
     sim = Process(env, folder / 'sim.log', [
         sys.executable, '-m', 'lnn_control.ros.sim_node',

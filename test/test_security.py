@@ -1,10 +1,11 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Keystores and permissions without DDS (they run everywhere): the SROS2 layout, certificate
-chains, S/MIME signatures, schema-valid XML, permissions equal to the declared interfaces,
-``lnn-control security check`` finding what is not allowed. The DDS side (Fast DDS enforcing
-them between processes) is test_ros_security.py.
+Keystores and permissions without DDS: these run everywhere.
+
+The SROS2 layout, certificate chains, S/MIME signatures, schema-valid XML, permissions
+equal to the declared interfaces, ``lnn-control security check`` finding what is not
+allowed. The DDS side (Fast DDS enforcing them between processes) is test_ros_security.py.
 """
 
 from datetime import datetime
@@ -21,7 +22,7 @@ import pytest
 
 pytest.importorskip('cryptography', reason='the security extra (cryptography) is not installed')
 
-from cryptography import x509  # noqa: E402
+from cryptography import x509  # noqa: E402, I100
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from lnn_control.cli import main as cli  # noqa: E402
 from lnn_control.ros import interfaces as ifc  # noqa: E402
@@ -55,7 +56,8 @@ def test_layout_is_sros2s(keystore):
     for name in ('ca', 'identity_ca', 'permissions_ca'):
         assert (ks.public / f'{name}.cert.pem').is_file()
         assert (ks.private / f'{name}.key.pem').is_file()
-    assert (ks.enclaves / 'governance.xml').is_file() and (ks.enclaves / 'governance.p7s').is_file()
+    assert (ks.enclaves / 'governance.xml').is_file()
+    assert (ks.enclaves / 'governance.p7s').is_file()
     assert ks.list_enclaves() == ENCLAVES
     for enclave in ENCLAVES:
         folder = ks.enclave_dir(enclave)
@@ -127,7 +129,8 @@ def test_signed_documents_are_the_xml_files_and_schema_valid(keystore):
     (lambda x: x.replace(b'<default>DENY</default>', b''), 'expected <default>'),
     (lambda x: x.replace(b'<default>DENY', b'<default>MAYBE'), 'default_action'),
     (lambda x: x.replace(b'<id>57</id>', b'<id>-1</id>'), 'domain_id'),
-    (lambda x: x.replace(b'<validity>', b'<validity><oops/>'), 'expected <not_before>, found <oops>'),
+    (lambda x: x.replace(b'<validity>', b'<validity><oops/>'),
+     'expected <not_before>, found <oops>'),
     (lambda x: x.replace(b'</validity>', b'<oops/></validity>'), 'unexpected element <oops>'),
     (lambda x: x.replace(b'<not_before>2024', b'<not_before>soon'), 'datetime'),
     (lambda x: x.replace(b'</grant>', b''), 'not well-formed'),
@@ -210,8 +213,8 @@ def test_check_passes_for_the_declared_nodes_and_names_a_missing_topic(keystore,
                 '--params', str(params)])
     out = capsys.readouterr().out
     assert code == 1
-    assert "subscribe /joystick_cmd (geometry_msgs/msg/Twist): may not subscribe DDS topic " \
-           "'rt/joystick_cmd'" in out
+    assert ('subscribe /joystick_cmd (geometry_msgs/msg/Twist): may not subscribe DDS topic '
+            "'rt/joystick_cmd'") in out
     assert "'rt/clock'" in out
     # The operator would publish the moved topic: its enclave does not allow that either.
     assert cli(['security', 'check', str(keystore.path), '--enclave', '/operator',
@@ -360,3 +363,15 @@ def test_overlay_stub_symlinks_become_real_ones(tmp_path, monkeypatch):
     env = overlay.overlay_env({'A': '1'}, lib.parent)
     assert env['LD_LIBRARY_PATH'].split(':')[0] == str(out)
     assert env['_ROS_WHEELS_BOOTSTRAP_COMPLETE'] == '1' and env['A'] == '1'
+
+
+def test_drivers_may_publish_more_topics_when_told(tmp_path):
+    path = tmp_path / 'ks'
+    assert cli(['security', 'create', str(path), '--enclaves', 'drivers',
+                '--drivers-publish', '/sonar', 'bumper']) == 0
+    grant = _grant(ksm.Keystore(path), '/tb3_bringup')
+    assert perms.allows(grant, 'publish', 'rt/sonar', 0)
+    assert perms.allows(grant, 'publish', 'rt/bumper', 0)
+    assert perms.allows(grant, 'publish', 'rt/battery_state', 0)
+    assert not perms.allows(grant, 'publish', 'rt/cmd_vel', 0)
+    assert perms.allows(grant, 'subscribe', 'rt/cmd_vel', 0)

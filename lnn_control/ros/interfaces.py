@@ -129,13 +129,13 @@ class Endpoint:
     One topic or service of a node.
 
     ``name`` is fully qualified (``/scan``, ``/lnn_controller/reset``; node-name parts of the
-    operator's and drivers' tools may be fnmatch patterns), ``type`` the interface type
+    operator's and drivers' tools may be fnmatch patterns), ``interface`` its type
     (``sensor_msgs/msg/LaserScan``, ``std_srvs/srv/Trigger``), ``parameter`` the node parameter
     that names it ('' when fixed) and ``role`` why the node has it (see the module docstring).
     """
 
     name: str
-    type: str
+    interface: str
     parameter: str = ''
     role: str = ''
 
@@ -161,7 +161,7 @@ class NodeInterfaces:
 
     def names(self, kind: str) -> Dict[str, str]:
         """Return ``{name: type}`` of the endpoints of ``kind`` (publish, subscribe, ...)."""
-        return {e.name: e.type for e in getattr(self, kind)}
+        return {e.name: e.interface for e in getattr(self, kind)}
 
     def by_role(self, kind: str, *roles: str) -> Tuple[Endpoint, ...]:
         """Return the endpoints of ``kind`` whose role is one of ``roles``."""
@@ -174,8 +174,10 @@ class NodeInterfaces:
 
 def expand_name(name: str, node: str, namespace: str = '/') -> str:
     """
-    Expand a topic or service name the way rcl does: ``~`` is the node, relative names go
-    under ``namespace``; raise ValueError for a name ROS would refuse.
+    Expand a topic or service name the way rcl does.
+
+    ``~`` is the node, relative names go under ``namespace``; raise ValueError for a name ROS
+    would refuse.
 
     >>> expand_name('~/reset', 'lnn_controller', '/robot1')
     '/robot1/lnn_controller/reset'
@@ -327,9 +329,10 @@ def sim_interfaces(params: Optional[Mapping[str, Any]] = None, *, node: str = 'l
                    namespace: str = '', remap: Optional[Mapping[str, str]] = None,
                    enclave: str = ENCLAVES['sim']) -> NodeInterfaces:
     """
-    Declare ``lnn_sim``'s interfaces for ``params``: ``/clock``, ``~/status``, the robot's
-    sensor topics and command input by ``robot`` (names relative: a namespace moves them),
-    ``~/reset`` and the node services.
+    Declare ``lnn_sim``'s interfaces for ``params``.
+
+    ``/clock``, ``~/status``, the robot's sensor topics and command input by ``robot`` (names
+    relative: a namespace moves them), ``~/reset`` and the node services.
     """
     p = _merged(SIM_DEFAULTS, params)
     fqn = _fqn(node, namespace)
@@ -362,7 +365,7 @@ def operator_interfaces(robot: Sequence[NodeInterfaces], *, node: str = 'lnn_ope
     and read what they publish (plus ``subscribe``, e.g. RViz displays of other topics).
     Their own nodes (``tools``: node-name patterns) may have the standard node services.
     """
-    publish, call, read = [], [], list(Endpoint(n, t, role='view') for n, t in subscribe)
+    publish, call, read = [], [], [Endpoint(n, t, role='view') for n, t in subscribe]
     for declared in robot:
         publish += [replace(e, parameter='') for e in declared.by_role('subscribe', 'operator')]
         call += list(declared.serve)
@@ -382,9 +385,10 @@ def drivers_interfaces(controller: NodeInterfaces, *, node: str = '*',
                        extra_publish: Sequence[Tuple[str, str]] = DRIVERS_EXTRA_PUBLISH
                        ) -> NodeInterfaces:
     """
-    Declare the robot's drivers (one enclave for the whole TurtleBot3 bringup): they publish
-    the controller's ``sensor`` inputs and ``extra_publish``, take its command and
-    ``/joint_states`` (robot_state_publisher), and have the node services under any name.
+    Declare the robot's drivers: one enclave for the whole TurtleBot3 bringup.
+
+    They publish the controller's ``sensor`` inputs and ``extra_publish``, take its command
+    and ``/joint_states`` (robot_state_publisher), and have the node services under any name.
     """
     publish = [replace(e, parameter='') for e in controller.by_role('subscribe', 'sensor')]
     publish += [Endpoint(n, t, role='sensor') for n, t in extra_publish]
@@ -402,14 +406,18 @@ def robot_interfaces(controller_params: Optional[Mapping[str, Any]] = None,
     """Return the declarations of a whole set-up by name (controller, sim, drivers, operator)."""
     controller = controller_interfaces(controller_params, namespace=namespace)
     sim = sim_interfaces(sim_params, namespace=namespace)
-    return {'controller': controller, 'sim': sim, 'drivers': drivers_interfaces(controller),
-            'operator': operator_interfaces([controller, sim])}
+    drivers = drivers_interfaces(controller)
+    # The operator watches (RViz) and configures every robot node, drivers included.
+    return {'controller': controller, 'sim': sim, 'drivers': drivers,
+            'operator': operator_interfaces([controller, sim, drivers])}
 
 
 def read_params(paths: Iterable[Any], node: str) -> Dict[str, Any]:
     """
-    Read the ``ros__parameters`` for ``node`` from params files (later files win): the
-    ``/**`` section, then sections naming the node (``lnn_controller``, ``/lnn_controller``).
+    Read the ``ros__parameters`` for ``node`` from params files (later files win).
+
+    The ``/**`` section, then sections naming the node (``lnn_controller``,
+    ``/lnn_controller``).
     """
     import yaml
     merged: Dict[str, Any] = {}

@@ -36,6 +36,9 @@ def _declaration_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--namespace', default='', metavar='NS',
                         help="the launch file's namespace argument (robot topics move under "
                              'it, as the launch files remap them)')
+    parser.add_argument('--drivers-publish', nargs='+', default=[], metavar='TOPIC',
+                        help='more topics the robot drivers (/tb3_bringup) publish, beyond '
+                             'the TurtleBot3 ones (lnn_control.ros.interfaces)')
     parser.add_argument('--use-sim-time', action='store_true',
                         help='the controller runs on /clock (sim_demo.launch.py sets this)')
 
@@ -75,9 +78,16 @@ def declarations(args: argparse.Namespace) -> Dict[str, ifc.NodeInterfaces]:
     controller = ifc.read_params(args.params, 'lnn_controller')
     if args.use_sim_time:
         controller['use_sim_time'] = True
-    return ifc.robot_interfaces(controller,
-                                ifc.read_params(args.sim_params, 'lnn_sim'),
-                                namespace=args.namespace)
+    declared = ifc.robot_interfaces(controller, ifc.read_params(args.sim_params, 'lnn_sim'),
+                                    namespace=args.namespace)
+    if args.drivers_publish:
+        extra = ifc.DRIVERS_EXTRA_PUBLISH + tuple(
+            (ifc.expand_name(t, 'x'), 'any') for t in args.drivers_publish)
+        declared['drivers'] = ifc.drivers_interfaces(declared['controller'],
+                                                     extra_publish=extra)
+        declared['operator'] = ifc.operator_interfaces(
+            [declared[name] for name in ('controller', 'sim', 'drivers')])
+    return declared
 
 
 def _create(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-SROS2 keystores made with ``cryptography``: the layout and files of ``ros2 security
-create_keystore`` and ``create_enclave`` (Jazzy), so rmw_fastrtps and the ``ros2 security``
-tools accept them::
+SROS2 keystores made with ``cryptography``.
+
+The layout and files are those of ``ros2 security create_keystore`` and ``create_enclave``
+(Jazzy), so rmw_fastrtps and the ``ros2 security`` tools accept them::
 
     KEYSTORE/
       public/ca.cert.pem              the CA: ECDSA P-256, self-signed, CA:TRUE pathlen 1
@@ -173,9 +174,10 @@ def signed_content(smime: bytes) -> bytes:
 
 def verify_smime(smime_path: Path, ca_path: Path) -> Optional[str]:
     """
-    Verify an S/MIME signature against a CA with the openssl command (cryptography has no
-    PKCS#7 verification); return None when valid, else why. Raise FileNotFoundError when
-    openssl is not installed.
+    Verify an S/MIME signature against a CA with the openssl command; None when valid.
+
+    cryptography has no PKCS#7 verification. Returns why it does not verify otherwise, and
+    raises FileNotFoundError when openssl is not installed.
     """
     openssl = shutil.which('openssl')
     if openssl is None:
@@ -216,8 +218,10 @@ def create_keystore(path: os.PathLike, domain_id: int = 0, *,
 def add_enclave(ks: Keystore, interfaces: NodeInterfaces, domain_id: int, *,
                 valid_from: datetime = DEFAULT_VALID_FROM, valid_days: int = 3650) -> Path:
     """
-    Create (or update) ``interfaces.enclave``: its identity (kept if it exists and the CA
-    signed it) and its permissions, generated from ``interfaces`` and signed.
+    Create (or update) the enclave ``interfaces.enclave``.
+
+    Its identity is kept if it exists and the CA signed it; its permissions are generated
+    from ``interfaces`` and signed.
     """
     folder = ks.enclave_dir(interfaces.enclave)
     folder.mkdir(parents=True, exist_ok=True)
@@ -266,8 +270,9 @@ def _issue_problem(cert: x509.Certificate, ca: x509.Certificate, enclave: str) -
 def check_enclave(keystore: os.PathLike, interfaces: NodeInterfaces,
                   domain_id: Optional[int] = None) -> List[str]:
     """
-    Return every reason ``interfaces`` would not work in its enclave of ``keystore``: files
-    missing, an identity the CA did not sign, a signature that does not verify, a
+    Return every reason ``interfaces`` would not work in its enclave of ``keystore``.
+
+    Files missing, an identity the CA did not sign, a signature that does not verify, a
     permissions.xml edited without re-signing, a domain mismatch, and each topic or service
     the node uses that the signed permissions do not allow. Empty: all is allowed.
     """
@@ -314,8 +319,9 @@ def check_enclave(keystore: os.PathLike, interfaces: NodeInterfaces,
 
 def export_enclaves(keystore: os.PathLike, enclaves: Iterable[str], out: os.PathLike) -> Path:
     """
-    Copy ``enclaves`` into a new keystore at ``out`` without the CA's private key: plain
-    files instead of symlinks, to copy to a robot or a laptop (``scp -r``).
+    Copy ``enclaves`` into a new keystore at ``out`` without the CA's private key.
+
+    Plain files instead of symlinks, to copy to a robot or a laptop (``scp -r``).
     """
     ks, target = Keystore(keystore), Keystore(out)
     if target.path.exists() and any(target.path.iterdir()):

@@ -23,8 +23,8 @@ import sysconfig
 import tempfile
 from typing import Dict, Mapping, Optional, Tuple
 
-__all__ = ['find_overlay', 'library_dir', 'overlay_env', 'secure_env', 'unavailable_reason', 'TINYXML2',
-           'OVERLAY_ENV']
+__all__ = ['find_overlay', 'library_dir', 'overlay_env', 'secure_env', 'unavailable_reason',
+           'TINYXML2', 'OVERLAY_ENV']
 
 OVERLAY_ENV = 'LNN_SROS2_OVERLAY'
 TINYXML2 = Path('/usr/lib/x86_64-linux-gnu/libtinyxml2.so.9')

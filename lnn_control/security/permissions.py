@@ -103,7 +103,7 @@ def dds_topics(interfaces: NodeInterfaces) -> Dict[str, Dict[str, str]]:
     out: Dict[str, Dict[str, str]] = {'publish': {}, 'subscribe': {}}
     for kind in NodeInterfaces.KINDS:
         for e in getattr(interfaces, kind):
-            what = f'{kind} {e.name} ({e.type})'
+            what = f'{kind} {e.name} ({e.interface})'
             if kind in ('publish', 'subscribe'):
                 out[kind].setdefault('rt' + e.name, what)
                 continue
@@ -121,9 +121,11 @@ def _iso(moment: datetime) -> str:
 def permissions_xml(interfaces: NodeInterfaces, domain_id: int, not_before: datetime,
                     not_after: datetime) -> bytes:
     """
-    Return the permissions document of ``interfaces``'s enclave: one grant for the subject
-    ``CN=<enclave>`` valid from ``not_before`` to ``not_after`` (UTC), allowing exactly its
-    DDS topics on ``domain_id`` and ``ros_discovery_info``, denying the rest.
+    Return the permissions document of ``interfaces``'s enclave.
+
+    One grant for the subject ``CN=<enclave>`` valid from ``not_before`` to ``not_after``
+    (UTC), allowing exactly its DDS topics on ``domain_id`` and ``ros_discovery_info``,
+    denying the rest.
     """
     topics = dds_topics(interfaces)
     root = _root('permissions')
