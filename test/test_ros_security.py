@@ -164,3 +164,18 @@ def test_enforce_with_a_missing_enclave_refuses_to_start_and_names_it(secure):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert 'not_in_the_keystore' in output, output
+
+
+@pytest.mark.slow
+def test_latency_benchmark_runs_all_three_set_ups():
+    # Figures belong in BENCHMARKS.md; this only checks that the comparison runs and every
+    # set-up's controller answers (no timing is asserted).
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'bench' / 'security_latency.py'), '--seconds', '1',
+         '--repeats', '1'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for name in ('plain', 'overlay', 'secure'):
+        row = next(line.split() for line in result.stdout.splitlines()
+                   if line.split()[:1] == [name])
+        answered, sent = map(int, row[1].split('/'))
+        assert sent >= 90 and answered >= 0.9 * sent, result.stdout

@@ -31,15 +31,22 @@ TINYXML2 = Path('/usr/lib/x86_64-linux-gnu/libtinyxml2.so.9')
 _HERE = Path(__file__).resolve()
 
 
-def find_overlay(start: Path = _HERE) -> Optional[Path]:
-    """Return ``$LNN_SROS2_OVERLAY`` or the first ``shared/sros2-overlay`` above ``start``."""
+def find_overlay(start: Optional[Path] = None) -> Optional[Path]:
+    """
+    Return ``$LNN_SROS2_OVERLAY`` or the first ``shared/sros2-overlay`` above ``start``.
+
+    Without ``start``, above this file (a source checkout), then above the working folder
+    (an installed package run from the checkout).
+    """
     if os.environ.get(OVERLAY_ENV):
         path = Path(os.environ[OVERLAY_ENV])
         return path if (path / 'lib').is_dir() else None
-    for parent in start.parents:
-        candidate = parent / 'shared' / 'sros2-overlay'
-        if (candidate / 'lib').is_dir():
-            return candidate
+    starts = [start] if start is not None else [_HERE, Path.cwd() / '_']
+    for origin in starts:
+        for parent in Path(origin).resolve().parents:
+            candidate = parent / 'shared' / 'sros2-overlay'
+            if (candidate / 'lib').is_dir():
+                return candidate
     return None
 
 
