@@ -375,3 +375,13 @@ def test_drivers_may_publish_more_topics_when_told(tmp_path):
     assert perms.allows(grant, 'publish', 'rt/battery_state', 0)
     assert not perms.allows(grant, 'publish', 'rt/cmd_vel', 0)
     assert perms.allows(grant, 'subscribe', 'rt/cmd_vel', 0)
+
+
+def test_without_cryptography_the_command_says_what_to_install(tmp_path):
+    code = ("import sys; sys.modules['cryptography'] = None\n"
+            'from lnn_control.cli import main\n'
+            f"sys.exit(main(['security', 'create', {str(tmp_path / 'ks')!r}]))\n")
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'lnn_control[security]'" in result.stderr

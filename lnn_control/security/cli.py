@@ -139,6 +139,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the chosen action; errors are printed and give exit status 2."""
     try:
         return _ACTIONS[args.action](args)
+    except ModuleNotFoundError as exc:
+        if exc.name != 'cryptography':
+            raise
+        print(f'lnn-control security {args.action}: needs the cryptography package: '
+              "pip install 'lnn_control[security]' (or apt install python3-cryptography)",
+              file=sys.stderr)
+        return 2
     except (ValueError, OSError) as exc:
         print(f'lnn-control security {args.action}: error: {exc}', file=sys.stderr)
         return 2
