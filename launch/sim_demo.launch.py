@@ -12,7 +12,10 @@ with RViz's "2D Goal Pose" (``/goal_pose``, frame odom or map) and watch ``lnn_s
 
 Arguments: ``policy`` (built-in name or file), ``params_file`` (controller parameters),
 ``sim_params_file``, ``namespace`` (robot topics move under it; ``/clock`` stays global),
-``seed``, ``n_obstacles``, ``real_time_factor``.
+``seed``, ``n_obstacles``, ``real_time_factor``, ``security`` (default false here: a
+simulation; true runs both nodes under SROS2 Enforce in enclaves ``/lnn_sim`` and
+``/lnn_controller``) and ``keystore`` (``lnn-control security create KEYSTORE --use-sim-time``:
+the controller then reads ``/clock``).
 
 The inverted pendulum instead of the PiBot (``robot: pendulum`` in its sim params)::
 
@@ -23,6 +26,9 @@ The inverted pendulum instead of the PiBot (``robot: pendulum`` in its sim param
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
+from launch.actions import SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.substitutions import EnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch.substitutions import PathJoinSubstitution
 from launch_ros.actions import Node
@@ -33,6 +39,8 @@ from launch_ros.substitutions import FindPackageShare
 # names makes the namespace argument apply to them as it does to lnn_sim's.
 ROBOT_TOPICS = ['/scan', '/odom', '/imu', '/joint_states', '/goal_pose', '/cmd_vel',
                 '/effort_controller/commands']
+# SROS2 enclaves (lnn_control.ros.interfaces.ENCLAVES; lnn-control security create).
+ENCLAVES = {'lnn_sim': '/lnn_sim', 'lnn_controller': '/lnn_controller'}
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -45,6 +53,7 @@ def generate_launch_description() -> LaunchDescription:
     seed = LaunchConfiguration('seed')
     n_obstacles = LaunchConfiguration('n_obstacles')
     real_time_factor = LaunchConfiguration('real_time_factor')
+    secure = IfCondition(LaunchConfiguration('security'))
     return LaunchDescription([
         DeclareLaunchArgument('policy', default_value='pibot_nav_cfc',
                               description='built-in policy name or policy file path'),
@@ -63,6 +72,19 @@ def generate_launch_description() -> LaunchDescription:
                               description='obstacles per scene (0-16)'),
         DeclareLaunchArgument('real_time_factor', default_value='1.0',
                               description='sim s per wall s; 0: as fast as possible'),
+        DeclareLaunchArgument('security', default_value='false',
+                              description='SROS2 Enforce with the keystore (true/false)'),
+        DeclareLaunchArgument(
+            'keystore',
+            default_value=EnvironmentVariable(
+                'ROS_SECURITY_KEYSTORE',
+                default_value=PathJoinSubstitution([EnvironmentVariable('HOME'), '.lnn_control',
+                                                    'keystore'])),
+            description='SROS2 keystore (lnn-control security create KEYSTORE --use-sim-time)'),
+        SetEnvironmentVariable('ROS_SECURITY_ENABLE', 'true', condition=secure),
+        SetEnvironmentVariable('ROS_SECURITY_STRATEGY', 'Enforce', condition=secure),
+        SetEnvironmentVariable('ROS_SECURITY_KEYSTORE', LaunchConfiguration('keystore'),
+                               condition=secure),
         Node(
             package='lnn_control', executable='lnn_sim', name='lnn_sim', namespace=namespace,
             output='screen',
@@ -71,11 +93,13 @@ def generate_launch_description() -> LaunchDescription:
                 'n_obstacles': ParameterValue(n_obstacles, value_type=int),
                 'real_time_factor': ParameterValue(real_time_factor, value_type=float),
             }],
+            ros_arguments=['--enclave', ENCLAVES['lnn_sim']],
         ),
         Node(
             package='lnn_control', executable='lnn_controller', name='lnn_controller',
             namespace=namespace, output='screen',
             parameters=[params_file, {'policy': policy, 'use_sim_time': True}],
             remappings=[(topic, topic[1:]) for topic in ROBOT_TOPICS],
+            ros_arguments=['--enclave', ENCLAVES['lnn_controller']],
         ),
     ])

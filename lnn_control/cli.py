@@ -425,6 +425,18 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _security_args(parser: argparse.ArgumentParser) -> None:
+    from lnn_control.security.cli import add_arguments
+    add_arguments(parser)
+
+
+@command('security', 'SROS2 keystore with least-privilege permissions: security create '
+         'KEYSTORE, check KEYSTORE --enclave E, export KEYSTORE OUT --enclave E', _security_args)
+def _security(args: argparse.Namespace) -> int:
+    from lnn_control.security.cli import run
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog='lnn-control', description=__doc__.splitlines()[1])

@@ -80,6 +80,9 @@ def test_params_files_exist(path):
         assert all('ros__parameters' in section for section in data.values())
     # A PathJoinSubstitution pointing at a package file must say 'config' before the name.
     for call in _calls(tree, 'PathJoinSubstitution'):
+        first = call.args[0].elts[0]
+        if isinstance(first, ast.Call) and first.func.id == 'EnvironmentVariable':
+            continue   # a path in the user's home (the keystore), not a package file
         parts = [ast.literal_eval(e) for e in call.args[0].elts if isinstance(e, ast.Constant)]
         assert parts[0] == 'config' and (ROOT.joinpath(*parts)).is_file(), parts
 
@@ -104,6 +107,64 @@ def test_sim_demo_runs_the_controller_on_sim_time():
     assert "'use_sim_time': True" in params
     sim = next(c for c in _calls(tree, 'Node') if _keyword(c, 'executable').value == 'lnn_sim')
     assert 'use_sim_time' not in ast.unparse(sim)   # the clock source runs on wall time
+
+
+def _literal_list(tree, name):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', '') == name
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f'no {name} in the launch file')
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_security_arguments_set_sros2_and_each_node_has_its_enclave(path):
+    from lnn_control.ros.interfaces import ENCLAVES, ROBOT_TOPICS
+    tree = ast.parse(path.read_text())
+    declared = {ast.literal_eval(c.args[0]): c for c in _calls(tree, 'DeclareLaunchArgument')}
+    assert {'security', 'keystore'} <= set(declared)
+    default = ast.literal_eval(_keyword(declared['security'], 'default_value'))
+    # Secure by default on the robot; the simulation demo opts in.
+    assert default == {'robot.launch.py': 'true', 'sim_demo.launch.py': 'false'}[path.name]
+    assert 'ROS_SECURITY_KEYSTORE' in ast.unparse(_keyword(declared['keystore'],
+                                                           'default_value'))
+    env = {}
+    for call in _calls(tree, 'SetEnvironmentVariable'):
+        condition = ast.unparse(_keyword(call, 'condition'))
+        assert condition == 'secure', condition
+        env[ast.literal_eval(call.args[0])] = ast.unparse(call.args[1])
+    assert env == {'ROS_SECURITY_ENABLE': "'true'", 'ROS_SECURITY_STRATEGY': "'Enforce'",
+                   'ROS_SECURITY_KEYSTORE': env.get('ROS_SECURITY_KEYSTORE')}
+    assert 'keystore' in env['ROS_SECURITY_KEYSTORE']
+    assert "secure = IfCondition(LaunchConfiguration('security'))" in path.read_text()
+    module = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                module[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    names = {'lnn_controller': 'controller', 'lnn_sim': 'sim'}
+    for call in _calls(tree, 'Node'):
+        executable = _keyword(call, 'executable').value
+        arguments = _keyword(call, 'ros_arguments')
+        assert arguments is not None, f'{executable} has no --enclave'
+        flag, enclave = arguments.elts
+        assert ast.literal_eval(flag) == '--enclave'
+        value = eval(compile(ast.Expression(enclave), path.name, 'eval'), {}, module)
+        assert value == ENCLAVES[names[executable]], executable
+    # The robot topics the launch files move under the namespace are those the security
+    # tools move (lnn-control security create --namespace).
+    assert set(_literal_list(tree, 'ROBOT_TOPICS')) <= set(ROBOT_TOPICS)
+    assert {'/scan', '/odom', '/goal_pose', '/cmd_vel'} <= set(_literal_list(tree,
+                                                                             'ROBOT_TOPICS'))
+
+
+def test_systemd_unit_runs_the_robot_launch_file_secure():
+    unit = (ROOT / 'config' / 'systemd' / 'lnn_controller.service').read_text()
+    assert 'security:=${LNN_SECURITY} keystore:=${LNN_KEYSTORE}' in unit
+    assert 'Environment=LNN_SECURITY=true' in unit
+    assert 'ROS_SECURITY_ENCLAVE_OVERRIDE=/tb3_bringup' in unit   # the bringup's enclave
 
 
 @pytest.mark.skipif(importlib.util.find_spec('launch') is None

@@ -26,6 +26,10 @@ FORBIDDEN = {
                'lnn_control.envs'},
     'train': {'rclpy', 'ncps', 'lnn_control.ros'},
     'ros': {'torch', 'ncps', 'lnn_control.models', 'lnn_control.train'},
+    # Keystores and permissions are made on any machine, ROS installed or not.
+    'security': {'torch', 'rclpy', 'mujoco', 'gymnasium', 'ncps', 'lnn_control.models',
+                 'lnn_control.train', 'lnn_control.envs', 'lnn_control.runtime'},
+    'ros/interfaces.py': {'rclpy', 'torch', 'lnn_control.runtime', 'lnn_control.envs'},
 }
 
 
