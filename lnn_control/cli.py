@@ -116,17 +116,19 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
-@command('train', 'imitation learning (behaviour cloning + DAgger) from a config', _train_args)
+@command('train', 'train a policy from a config: its method (imitation: behaviour cloning + '
+         'DAgger) on its env, with evaluation and a policy file at the end', _train_args)
 def _train(args: argparse.Namespace) -> int:
     import logging
+    from lnn_control.train import method
     from lnn_control.train.config import ConfigError, load_config
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s',
                         datefmt='%H:%M:%S')
     try:
         cfg = load_config(args.config, args.overrides)
-        from lnn_control.train.dagger import train
-        path = train(cfg, out=args.out, resume=args.resume,
-                     progress=False if args.no_progress else None)
+        path = method(cfg.method)(cfg, out=args.out, resume=args.resume,
+                                  progress=False if args.no_progress else None,
+                                  base_dir=str(Path(args.config).resolve().parent))
     except ConfigError as exc:
         print(f'lnn-control train: error: {exc}', file=sys.stderr)
         return 2
@@ -163,14 +165,15 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
 @command('eval', 'evaluate a policy closed loop, or run the robustness suite', _eval_args)
 def _eval(args: argparse.Namespace) -> int:
     from lnn_control.train import evaluate as ev
+    from lnn_control.train import robustness as rb
     try:
         if args.suite:
             if args.policy:
                 raise ValueError('give policies with --policies when running a --suite')
-            report = ev.run_suite(args.policies, args.env, episodes=args.episodes or 20,
+            report = rb.run_suite(args.policies, args.env, episodes=args.episodes or 20,
                                   seed=args.seed, grid=args.grid, out=args.out,
                                   workers=args.workers)
-            print(ev.suite_markdown(report), end='')
+            print(rb.suite_markdown(report), end='')
             print(f'wrote {args.out}/robustness.{{md,json,png}} '
                   f'({report["wall_seconds"]:.0f} s)')
             return 0
@@ -222,7 +225,7 @@ def _inspect_args(parser: argparse.ArgumentParser) -> None:
 def _inspect(args: argparse.Namespace) -> int:
     import torch
     torch.set_num_threads(1)   # small batched steps: threads cost more than they give
-    from lnn_control.train.inspection import inspect_policy
+    from lnn_control.inspect import inspect_policy
     if args.episodes < 1:
         print('lnn-control inspect: error: --episodes must be >= 1', file=sys.stderr)
         return 2
@@ -295,8 +298,8 @@ def _dataset_args(parser: argparse.ArgumentParser) -> None:
 def _observer_config(spec: str) -> dict:
     """Return the Observer config of a training config (its env's) or of a policy file."""
     if spec.endswith(('.yaml', '.yml')):
+        from lnn_control.envs.make import make_env
         from lnn_control.train.config import load_config
-        from lnn_control.train.evaluate import make_env
         cfg = load_config(spec)
         env = make_env(cfg.env.id, **cfg.env.kwargs)
         observer = getattr(env.unwrapped, 'observer', None)
@@ -317,10 +320,10 @@ def _dataset(args: argparse.Namespace) -> int:
     from lnn_control.ros.bags import BagError
     from lnn_control.ros.bags import BagOptions
     from lnn_control.ros.bags import read_bags
+    from lnn_control.runtime.sequences import DatasetError
+    from lnn_control.runtime.sequences import save_dataset
+    from lnn_control.runtime.sequences import Sequences
     from lnn_control.train.config import ConfigError
-    from lnn_control.train.dataset import DatasetError
-    from lnn_control.train.dataset import save_dataset
-    from lnn_control.train.dataset import SequenceDataset
     import numpy as np
     try:
         options = BagOptions(
@@ -328,7 +331,7 @@ def _dataset(args: argparse.Namespace) -> int:
             cmd_topic=args.cmd_topic, hold=args.hold, min_length=args.min_length,
             goal_tolerance=args.goal_tolerance, **_replay_options(args))
         arrays = read_bags(args.bags, _observer_config(args.config), options)
-        data = SequenceDataset(**arrays)
+        data = Sequences(**arrays)
         path = save_dataset(data, args.out)
     except (BagError, DatasetError, ConfigError, ValueError) as exc:
         print(f'lnn-control dataset: error: {exc}', file=sys.stderr)
@@ -385,7 +388,7 @@ def _setting_args(parser: argparse.ArgumentParser, target: str, skip: Sequence[s
                             help=f'{spec.describe(when=False)} (default: %(default)s)')
 
 
-@command('finetune', 'apply the online readout adaptation (issue 7) to recorded corrections '
+@command('finetune', 'apply the online readout adaptation to recorded operator corrections '
          'and save a new policy file (torch-free)', _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
     from lnn_control.runtime.adapt import (AdaptationConfig, default_adapted_path, finetune,
@@ -450,13 +453,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``lnn-control``; returns the process exit code."""
+    import lnn_control
     args = build_parser().parse_args(argv)
+    # Called in-process: policy provenance records this command, not the caller's argv.
+    lnn_control.invoked_as = None if argv is None else ['lnn-control', *argv]
     from lnn_control.runtime.base import PolicyFormatError
     try:
         return int(args.handler(args) or 0)
     except (FileNotFoundError, PolicyFormatError) as exc:
         print(f'lnn-control {args.command}: error: {exc}', file=sys.stderr)
         return 2
+    finally:
+        lnn_control.invoked_as = None
 
 
 if __name__ == '__main__':

@@ -118,20 +118,30 @@ def test_batched_sequences_match_one_at_a_time():
 
 @pytest.mark.slow
 def test_lane_training_smoke(tmp_path: Path):
-    """BC + one DAgger round on a few short episodes: runs end to end, loss falls."""
-    from lnn_control.train.lane import LaneConfig
-    from lnn_control.train.lane import train
-    cfg = LaneConfig(name='smoke', width=32, height=24, features=8, units=12,
-                     episode_time=2.0, bc_episodes=2, bc_steps=20, rounds=1,
-                     round_episodes=1, round_steps=5, seq_len=8, burn_in=2, batch_size=4,
-                     eval_episodes=1, eval_time=1.0)
-    messages = []
-    path = train(cfg, tmp_path, log=messages.append)
+    """BC + one DAgger round on a few short episodes of the camera task: loss falls."""
+    import csv
+
+    from lnn_control.train.config import config_from_dict
+    from lnn_control.train.imitation import train
+    small = {'width': 32, 'height': 24}
+    cfg = config_from_dict({
+        'name': 'smoke',
+        'env': {'id': 'lnn_control/PiBotLane-v0', 'kwargs': {**small, 'time_limit': 2.0}},
+        'model': {'kind': 'conv', 'kwargs': {'head': 'cfc', 'features': 8, 'units': 12}},
+        'bc': {'demo_episodes': 2, 'steps': 20, 'seq_len': 8, 'burn_in': 2, 'batch_size': 4,
+               'action_normaliser': 'bounds', 'action_noise': [0.03, 0.6],
+               'augment': {'brightness': 0.2, 'noise': 4.0}},
+        'dagger': {'rounds': 1, 'episodes': 1, 'steps': 5},
+        'eval': {'episodes': 0, 'select': 'last', 'test_episodes': 1,
+                 'test_env_kwargs': {**small, 'time_limit': 1.0}}})
+    path = train(cfg, tmp_path, progress=False)
     policy = load_policy(path)
     assert policy.spec.obs.size == 24 * 32 * 3
-    assert policy.spec.provenance['config']['head'] == 'cfc'
-    log = policy.spec.provenance['log']
-    assert len(log) == 2 and log[-1]['frames'] > log[0]['frames']
-    assert (tmp_path / 'eval.json').is_file()
-    action = policy.step(np.full(policy.spec.obs.size, 90.0, np.float32), 1 / 30)
+    assert policy.spec.provenance['config']['model']['kwargs']['head'] == 'cfc'
+    with open(tmp_path / 'log.csv') as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 and int(rows[-1]['steps']) > int(rows[0]['steps'])
+    assert (tmp_path / 'summary.json').is_file()
+    frame = np.full((24, 32, 3), 90, np.float32).reshape(-1)
+    action = policy.step(frame, 1 / 30)
     assert np.isfinite(action).all()

@@ -19,10 +19,10 @@ from lnn_control.ros.bags import BagOptions
 from lnn_control.ros.bags import corrections_from_bags
 from lnn_control.ros.bags import read_bags
 from lnn_control.runtime.observer import Observer
-from lnn_control.train.dataset import DatasetError
-from lnn_control.train.dataset import load_dataset
-from lnn_control.train.dataset import save_dataset
-from lnn_control.train.dataset import SequenceDataset
+from lnn_control.runtime.sequences import DatasetError
+from lnn_control.runtime.sequences import load_dataset
+from lnn_control.runtime.sequences import save_dataset
+from lnn_control.runtime.sequences import Sequences as SequenceDataset
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin
@@ -369,14 +369,14 @@ def test_cli_from_bag_then_train_on_it(tmp_path):
     # A data set made with another Observer, or other sizes, is refused, naming both.
     from lnn_control.runtime.policy import SpaceSpec
     from lnn_control.train.config import ConfigError
-    from lnn_control.train.dagger import recorded_episodes
+    from lnn_control.train.imitation import recorded_sequences
     observer = Observer()
     obs, act = SpaceSpec(**observer.space()), SpaceSpec(2)
-    assert len(recorded_episodes(str(out), obs, act, observer.config.to_dict())) == 1
+    assert recorded_sequences(str(out), obs, act, observer.config.to_dict()).episodes == 1
     data = load_dataset(out)
     data.meta['observer']['lidar_sectors'] = 24
     save_dataset(data, tmp_path / 'other.npz')
     with pytest.raises(ConfigError, match="made with Observer .*'lidar_sectors': 24"):
-        recorded_episodes(str(tmp_path / 'other.npz'), obs, act, observer.config.to_dict())
+        recorded_sequences(str(tmp_path / 'other.npz'), obs, act, observer.config.to_dict())
     with pytest.raises(ConfigError, match='2 actions per step, the env 17 and 3'):
-        recorded_episodes(str(out), obs, SpaceSpec(3), observer.config.to_dict())
+        recorded_sequences(str(out), obs, SpaceSpec(3), observer.config.to_dict())

@@ -6,14 +6,14 @@ import json
 import math
 
 from lnn_control.cli import main
-from lnn_control.train.evaluate import default_policies
+from lnn_control.envs.make import make_env
+from lnn_control.envs.make import nominal_dt
+from lnn_control.envs.perturb import KNOBS
+from lnn_control.envs.perturb import Perturbation
+from lnn_control.envs.perturb import PerturbedMujocoEnv
 from lnn_control.train.evaluate import evaluate
-from lnn_control.train.evaluate import KNOBS
-from lnn_control.train.evaluate import make_env
-from lnn_control.train.evaluate import nominal_dt
-from lnn_control.train.evaluate import Perturbation
-from lnn_control.train.evaluate import PerturbedMujocoEnv
-from lnn_control.train.evaluate import run_suite
+from lnn_control.train.robustness import default_policies
+from lnn_control.train.robustness import run_suite
 import numpy as np
 import pytest
 
@@ -60,7 +60,10 @@ def test_parse_round_trips_and_accepts_aliases():
         assert Perturbation.coerce(clean).is_clean and Perturbation.coerce(clean).label == 'clean'
     assert Perturbation(gain=(1.0, 1.0)).is_clean
     assert Perturbation(mass=1.5).env_kwargs() == {'mass_scale': 1.5}
-    assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain', 'lidar'}
+    assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain', 'lidar',
+                          'brightness', 'occlusion', 'textures'}
+    assert Perturbation.parse('textures=unseen,brightness=-40').env_kwargs(
+        frozenset({'textures'})) == {'texture_set': 'unseen'}
 
 
 @pytest.mark.parametrize('text, message', [

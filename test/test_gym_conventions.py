@@ -141,7 +141,7 @@ def test_longer_steps_leave_the_time_limit_first():
 
 @pytest.mark.parametrize('env_id', [NAV, LANE])
 def test_make_env_leaves_time_as_the_only_limit(env_id):
-    from lnn_control.train.evaluate import make_env
+    from lnn_control.envs.make import make_env
     env = make_env(env_id)
     while hasattr(env, 'env'):
         assert not isinstance(env, TimeLimit)
@@ -228,7 +228,7 @@ def test_a_copy_renders_with_its_own_context():
 
 
 def test_perturbed_lane_env_copies_with_its_perturbation():
-    from lnn_control.train.evaluate import make_env
+    from lnn_control.envs.make import make_env
     env = make_env(LANE, seed=5, perturb='drop=0.2,jitter=0.3,delay=0.05,noise=2,mass=1.2')
     _drive(env, _actions(env, 4, seed=1))
     twin = copy.deepcopy(env)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 from lnn_control.cli import main as cli_main
+import lnn_control.inspect as insp
 from lnn_control.models.cfc import CfC
 from lnn_control.models.gru import GRU
 from lnn_control.models.ltc import LTC
@@ -20,7 +21,6 @@ from lnn_control.models.policy import load_model
 from lnn_control.models.policy import save_policy
 from lnn_control.runtime.policy import load_policy
 from lnn_control.runtime.policy import read_policy_file
-from lnn_control.train import inspection as insp
 from lnn_control.wirings import AutoNCP
 import numpy as np
 import pytest

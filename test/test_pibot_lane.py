@@ -8,12 +8,12 @@ import gymnasium
 from gymnasium.utils.env_checker import check_env
 from lnn_control.envs import register
 from lnn_control.envs.experts import make_expert
+from lnn_control.envs.perturb import perturb_frame
 from lnn_control.envs.pibot_lane import FLOOR_HALF
 from lnn_control.envs.pibot_lane import make_track
 from lnn_control.envs.pibot_lane import paint_track
 from lnn_control.envs.pibot_lane import PiBotLaneEnv
 from lnn_control.envs.pibot_lane import PiBotLaneExpert
-from lnn_control.train.lane import perturb_frame
 import numpy as np
 import pytest
 
@@ -184,39 +184,34 @@ def test_registered_id():
 def test_frame_perturbations():
     rng = np.random.default_rng(0)
     frame = np.full((48, 64, 3), 100, dtype=np.uint8)
-    assert perturb_frame(frame, rng, 'brightness', 60.0).min() == 160
-    assert perturb_frame(frame, rng, 'brightness', 200.0).max() == 255   # saturates
-    noisy = perturb_frame(frame, rng, 'noise', 20.0).astype(float)
+    assert perturb_frame(frame, rng, brightness=60.0).min() == 160
+    assert perturb_frame(frame, rng, brightness=200.0).max() == 255   # saturates
+    noisy = perturb_frame(frame, rng, noise=20.0).astype(float)
     assert 15.0 < noisy.std() < 25.0
-    occluded = perturb_frame(frame, rng, 'occlusion', 0.5)
+    occluded = perturb_frame(frame, rng, occlusion=0.5)
     assert (occluded == 0).all(axis=2).sum() == 24 * 24
-    with pytest.raises(ValueError):
-        perturb_frame(frame, rng, 'rain', 1.0)
+    # As knobs of the shared perturbation layer: applied to the env's frames by make_env.
+    from lnn_control.envs import make_env
+    env = make_env('lnn_control/PiBotLane-v0', perturb='brightness=60,occlusion=0.3',
+                   time_limit=1.0)
+    obs, _ = env.reset(seed=0)
+    clean = make_env('lnn_control/PiBotLane-v0', time_limit=1.0)
+    ref, _ = clean.reset(seed=0)
+    assert (obs == 0).all(axis=2).sum() >= 14 * 14 and obs.max() > ref.max() - 1
+    assert obs.mean() > ref.mean()
+    with pytest.raises(ValueError, match='unknown perturbation knob'):
+        make_env('lnn_control/PiBotLane-v0', perturb='rain=1')
+    with pytest.raises(ValueError, match='lidar is not implemented by'):
+        make_env('lnn_control/PiBotLane-v0', perturb='lidar=5')
 
 
 def test_shipped_camera_policy_follows_the_lane():
     """The shipped CNN + CfC (numpy runtime) drives a held-out track from pixels alone."""
     from lnn_control.runtime import load_policy
-    from lnn_control.train.lane import evaluate_lane
+    from lnn_control.train.evaluate import evaluate
     policy = load_policy('pibot_lane_cnn_cfc')
     assert policy.spec.kind == 'conv' and policy.spec.config['head']['kind'] == 'cfc'
-    result = evaluate_lane(policy, episodes=1, seed=40_000, time_limit=5.0)
-    assert result['off_lane'] == 0.0
-    assert result['distance_m'] > 0.5 and result['deviation_cm'] < 5.0
-
-
-@pytest.mark.parametrize('name', ['pibot_lane_cnn_cfc', 'pibot_lane_cnn_lstm',
-                                  'pibot_lane_cnn_mlp'])
-def test_shipped_camera_policies_were_made_by_their_configs(name):
-    """``python -m lnn_control.train.lane config/train/<name>.yaml`` regenerates each one."""
-    from pathlib import Path
-
-    from lnn_control.runtime import load_policy
-    from lnn_control.train.config import _yaml_load
-    from lnn_control.train.lane import LaneConfig
-    config = Path(__file__).resolve().parent.parent / 'config' / 'train' / f'{name}.yaml'
-    want = LaneConfig.from_mapping(_yaml_load(config.read_text()))
-    spec = load_policy(name).spec
-    assert LaneConfig.from_mapping(spec.provenance['config']) == want
-    assert spec.config['head']['kind'] == name.split('_')[-1]
-    assert spec.provenance['env'] == 'lnn_control/PiBotLane-v0'
+    result = evaluate(policy, 'lnn_control/PiBotLane-v0', episodes=1, seed=40_000,
+                      time_limit=5.0)
+    assert result['success_rate'] == 1.0 and result['metrics']['off_lane'] == 0.0
+    assert result['metrics']['distance_m'] > 0.5 and result['metrics']['deviation_cm'] < 5.0

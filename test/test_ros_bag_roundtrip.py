@@ -16,7 +16,7 @@ import sys
 
 from lnn_control.ros.bags import bag_topics
 from lnn_control.ros.expert_driver import record
-from lnn_control.train.dataset import load_dataset
+from lnn_control.runtime.sequences import load_dataset
 import numpy as np
 import pytest
 
@@ -58,7 +58,7 @@ def test_bag_to_policy_that_reaches_goals(recording, tmp_path):
     assert data.steps > 15 * 20 * EPISODES * 0.5
 
     from lnn_control.train.config import config_from_dict
-    from lnn_control.train.dagger import train
+    from lnn_control.train.imitation import train
     from lnn_control.train.evaluate import evaluate
     cfg = config_from_dict({
         'name': 'from_bag', 'env': {'kwargs': {'n_obstacles': OBSTACLES}},

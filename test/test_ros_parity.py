@@ -18,11 +18,11 @@ import sys
 import time
 
 from geometry_msgs.msg import PoseStamped
+from lnn_control.envs.make import make_env
 from lnn_control.envs.sim_bridge import SimBridge
 from lnn_control.ros import sim_messages as sm
 from lnn_control.ros.demo import stop_process
 from lnn_control.runtime.policy import load_policy
-from lnn_control.train.evaluate import make_env
 from nav_msgs.msg import Odometry
 import numpy as np
 import pytest

@@ -7,18 +7,17 @@ import json
 from pathlib import Path
 
 from lnn_control.cli import main
+from lnn_control.envs.make import make_env
 from lnn_control.models.policy import load_model
 from lnn_control.runtime.policy import builtin_policies
 from lnn_control.runtime.policy import load_policy
+from lnn_control.runtime.sequences import Sequences
 from lnn_control.train.config import config_from_dict
 from lnn_control.train.config import ConfigError
 from lnn_control.train.config import load_config
 from lnn_control.train.config import TrainConfig
-from lnn_control.train.dagger import Dataset
-from lnn_control.train.dagger import Episode
-from lnn_control.train.dagger import train
 from lnn_control.train.evaluate import evaluate
-from lnn_control.train.evaluate import make_env
+from lnn_control.train.imitation import train
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
@@ -26,9 +25,7 @@ import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# pibot_lane_* are LaneConfigs (lnn_control.train.lane), checked in test_pibot_lane.py.
-CONFIGS = sorted(p for p in (ROOT / 'config' / 'train').glob('*.yaml')
-                 if not p.stem.startswith('pibot_lane_'))
+CONFIGS = sorted((ROOT / 'config' / 'train').glob('*.yaml'))
 SHIPPED = {'pibot_nav_cfc': 'lnn_control/PiBotNav-v0', 'pibot_nav_mlp': 'lnn_control/PiBotNav-v0',
            'pibot_nav_gru': 'lnn_control/PiBotNav-v0', 'pendulum_cfc': 'InvertedPendulum-v5'}
 
@@ -109,14 +106,15 @@ def test_shipped_configs_load(path):
 
 # -- data ------------------------------------------------------------------------------------
 def test_chunks_stay_in_their_episode_and_cover_every_step():
-    data = Dataset(1, 1)
+    data = Sequences.empty((1,), 1)
     lengths = [3, 20, 7]
-    data.add([Episode(obs=np.full((n, 1), e, np.float32), dt=np.arange(n, dtype=np.float32),
-                      act=np.zeros((n, 1), np.float32), success=True, ret=0.0)
-              for e, n in enumerate(lengths)], 0)
+    for e, n in enumerate(lengths):
+        data.add(np.full((n, 1), e, np.float32), np.arange(n, dtype=np.float32) + 1,
+                 np.zeros((n, 1), np.float32))
     assert (data.episodes, data.steps) == (3, 30)
     rng = np.random.default_rng(0)
-    obs, dt, act, mask = data.sample(rng, 4000, seq_len=5, burn_in=3)
+    idx, mask = data.sample(rng, 4000, seq_len=5, burn_in=3)
+    obs, dt, act = data.obs[idx], data.dt[idx] - 1, data.act[idx]
     assert obs.shape == (4000, 8, 1) and act.shape == (4000, 8, 1) and mask.shape == (4000, 8)
     episode = obs[:, 0, 0].astype(int)
     assert (obs[..., 0] == episode[:, None]).all()                # one episode per chunk
@@ -268,11 +266,8 @@ def test_shipped_policy_loads_by_name_and_fits_its_env(name):
     env.close()
 
 
-# Camera policies (pibot_lane_*) are made by lnn_control.train.lane from a LaneConfig; their
-# check is test_pibot_lane.py::test_shipped_camera_policies_were_made_by_their_configs.
 @pytest.mark.parametrize('name', sorted(n for n in builtin_policies()
-                                        if (ROOT / 'config' / 'train' / f'{n}.yaml').is_file()
-                                        and not n.startswith('pibot_lane_')))
+                                        if (ROOT / 'config' / 'train' / f'{n}.yaml').is_file()))
 def test_shipped_policy_was_made_by_its_config(name):
     # `lnn-control train config/train/<name>.yaml` regenerates it: the resolved config stored
     # in the file is the YAML's (up to the output folder).

@@ -25,8 +25,11 @@ change ``time_limit`` or the rate, or ``max_episode_steps=-1`` to leave time as 
 (see the env docstrings for ``drop`` and ``dt_jitter``, which change the steps' length).
 ``register()`` does the registration again for callers that used it before (idempotent).
 
-Experts for these envs and for ``InvertedPendulum-v5``/``InvertedDoublePendulum-v5`` are in
-``lnn_control.envs.experts`` (``make_expert(env)``).
+The env layer every training method, evaluation and tool shares (imported lazily, so this
+package stays cheap): ``make_env`` and ``nominal_dt`` (:mod:`lnn_control.envs.make`), the
+perturbation knobs (:mod:`lnn_control.envs.perturb`: ``Perturbation``), the one episode loop
+(:mod:`lnn_control.envs.rollout`: ``run_episode``, ``Trajectory``) and the experts
+(:mod:`lnn_control.envs.experts`: ``make_expert``).
 """
 
 import os
@@ -44,7 +47,12 @@ except ImportError as exc:   # the base install is the robot's: no simulator
     raise ImportError('lnn_control.envs needs gymnasium and mujoco: install the sim extra '
                       '(pip install lnn_control[sim])') from exc
 
-__all__ = ['ENV_IDS', 'MAX_EPISODE_STEPS', 'register']
+__all__ = ['ENV_IDS', 'MAX_EPISODE_STEPS', 'register', 'make_env', 'nominal_dt',
+           'Perturbation', 'run_episode', 'Trajectory', 'make_expert']
+
+# name -> module of the lazily imported env layer (they import mujoco).
+_LAZY = {'make_env': 'make', 'nominal_dt': 'make', 'Perturbation': 'perturb',
+         'run_episode': 'rollout', 'Trajectory': 'rollout', 'make_expert': 'experts'}
 
 # id -> entry point. Strings only: gymnasium imports the module (and mujoco) on first make.
 ENV_IDS: Dict[str, str] = {
@@ -69,3 +77,10 @@ def register() -> None:
 
 
 register()
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f'lnn_control.envs.{_LAZY[name]}'), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

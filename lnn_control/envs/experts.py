@@ -1,7 +1,7 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Experts (teachers) for behaviour cloning and DAgger.
+Experts (teachers) for behaviour cloning and DAgger, and how a training config names one.
 
 Every expert answers ``act(obs, state) -> action`` at any state, including the ones a learner
 drives into, so a DAgger loop can label the learner's own visits::
@@ -20,6 +20,14 @@ drives into, so a DAgger loop can label the learner's own visits::
 - the env itself (``env.unwrapped.state()`` for PiBotNav, ``data.qpos``/``qvel`` for MuJoCo
   envs), or ``expert.state_of(env)``,
 - the state object itself (a ``NavState``), or None where the observation suffices.
+
+``make_expert(env, kind)`` builds one: ``kind`` '' takes the expert registered for the env's id
+(``EXPERTS``), a registry name (``EXPERT_NAMES``: ``pibot_nav_planner``, ``pibot_lane_pursuit``,
+``inverted_pendulum_lqr``, ``inverted_double_pendulum_lqr``), ``module:Class`` or
+``path/to/file.py:Class`` (a file relative to ``base_dir``: a training config names an expert
+written next to it). Any class with ``act(obs, state)`` will do; ``Expert`` subclasses also
+build themselves for the env (``for_env``: the LQR experts linearise its model, the PiBotNav
+planner takes its command limits). When there is none, :class:`NoExpert` says so.
 
 Experts:
 
@@ -40,33 +48,58 @@ Experts:
 from __future__ import annotations
 
 from collections import OrderedDict
+import importlib
+import importlib.util
 import math
+from pathlib import Path
 from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple, Type
 
 from lnn_control.envs.pibot_nav import NavState
 from lnn_control.envs.pibot_nav import PiBotNavEnv
 from lnn_control.envs.pibot_nav import ROBOT_RADIUS
+from lnn_control.runtime.actuator import ActuatorConfig
 import mujoco
 import numpy as np
 from scipy import linalg
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ['Expert', 'EXPERTS', 'make_expert', 'PiBotNavExpert', 'LQRExpert',
-           'InvertedPendulumLQR', 'InvertedDoublePendulumLQR']
+__all__ = ['Expert', 'EXPERTS', 'EXPERT_NAMES', 'make_expert', 'expert_class', 'NoExpert',
+           'PiBotNavExpert', 'LQRExpert', 'InvertedPendulumLQR', 'InvertedDoublePendulumLQR']
 
-EXPERTS: Dict[str, Type['Expert']] = {}
+EXPERTS: Dict[str, Type['Expert']] = {}        # env id -> the expert registered for it
+EXPERT_NAMES: Dict[str, Type['Expert']] = {}   # registry name -> expert
+
+
+class NoExpert(KeyError):
+    """No expert is registered for the env, or the named one cannot be found."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
 
 
 class Expert:
-    """Base class: ``act(obs, state) -> action``. Subclasses set ``env_ids`` to register."""
+    """
+    Base class: ``act(obs, state) -> action``.
+
+    Subclasses set ``env_ids`` (the envs they are the default expert of) and ``name`` (their
+    registry name) to register.
+    """
 
     env_ids: ClassVar[Tuple[str, ...]] = ()
+    name: ClassVar[str] = ''
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for env_id in cls.env_ids:
             EXPERTS[env_id] = cls
+        if cls.name:
+            EXPERT_NAMES[cls.name] = cls
+
+    @classmethod
+    def for_env(cls, env: Any, **kwargs: Any) -> 'Expert':
+        """Build the expert for ``env`` (an env or an id string); default: ``cls(**kwargs)``."""
+        return cls(**kwargs)
 
     def state_of(self, env: Any) -> Any:
         """Return the privileged state this expert reads from ``env`` (None if it needs none)."""
@@ -80,23 +113,70 @@ class Expert:
         return self.act(obs, state)
 
 
-def make_expert(env: Any, **kwargs: Any) -> Expert:
-    """Build the expert registered for ``env`` (an env or a Gymnasium id string)."""
+def _env_id(env: Any) -> Optional[str]:
     if isinstance(env, str):
-        env_id = env
-    else:
-        spec = getattr(env, 'spec', None) or getattr(env.unwrapped, 'spec', None)
-        env_id = getattr(spec, 'id', None)
-        if env_id is None and isinstance(env.unwrapped, PiBotNavEnv):   # built directly
-            env_id = PiBotNavExpert.env_ids[0]
-    if env_id not in EXPERTS:
-        raise KeyError(f'no expert for {env_id!r}; experts exist for {sorted(EXPERTS)}')
-    cls = EXPERTS[env_id]
-    if issubclass(cls, LQRExpert):
-        return cls(None if isinstance(env, str) else env, **kwargs)
-    if not isinstance(env, str) and isinstance(env.unwrapped, PiBotNavEnv):
-        limits = env.unwrapped.actuator.config      # the env's own command limits
-        kwargs = {'max_v': limits.max_v, 'max_w': limits.max_w, **kwargs}
+        return env
+    spec = getattr(env, 'spec', None) or getattr(env.unwrapped, 'spec', None)
+    env_id = getattr(spec, 'id', None)
+    if env_id is None and isinstance(env.unwrapped, PiBotNavEnv):   # built directly
+        env_id = PiBotNavExpert.env_ids[0]
+    return env_id
+
+
+def expert_class(kind: str = '', env: Any = None, base_dir: Optional[str] = None) -> type:
+    """
+    Return the expert class ``kind`` names (see the module docstring) for ``env``.
+
+    Raises:
+        NoExpert: nothing registered for the env (``kind`` ''), an unknown name, or a
+            ``module:Class`` / ``file.py:Class`` that cannot be imported.
+
+    """
+    if not kind:
+        env_id = _env_id(env)
+        if env_id not in EXPERTS and env_id is not None:
+            try:        # the env's own module registers its expert (PiBotLane's)
+                from lnn_control.envs.make import env_class
+                env_class(env_id)
+            except (ValueError, ImportError):
+                pass
+        if env_id not in EXPERTS:
+            raise NoExpert(f'no expert for {env_id!r}; experts exist for {sorted(EXPERTS)}')
+        return EXPERTS[env_id]
+    if kind in EXPERT_NAMES:
+        return EXPERT_NAMES[kind]
+    if ':' not in kind:
+        raise NoExpert(f'unknown expert {kind!r}: give a registry name '
+                       f'({", ".join(sorted(EXPERT_NAMES))}), module:Class or file.py:Class')
+    where, _, name = kind.rpartition(':')
+    try:
+        if where.endswith('.py'):
+            path = Path(where).expanduser()
+            if not path.is_absolute() and base_dir is not None and (
+                    Path(base_dir) / path).is_file():
+                path = Path(base_dir) / path
+            spec = importlib.util.spec_from_file_location(f'lnn_control_expert_{path.stem}',
+                                                          path)
+            if spec is None or not path.is_file():
+                raise ImportError(f'no file {path}')
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+        cls = getattr(module, name)
+    except (ImportError, AttributeError, SyntaxError, OSError) as exc:
+        raise NoExpert(f'expert {kind!r} cannot be loaded: {exc}') from None
+    if not callable(getattr(cls, 'act', None)):
+        raise NoExpert(f'expert {kind!r} has no act(obs, state) method')
+    return cls
+
+
+def make_expert(env: Any, kind: str = '', base_dir: Optional[str] = None,
+                **kwargs: Any) -> Any:
+    """Build the expert ``kind`` names (default: the one registered for ``env``'s id)."""
+    cls = expert_class(kind, env, base_dir)
+    if hasattr(cls, 'for_env'):
+        return cls.for_env(env, **kwargs)
     return cls(**kwargs)
 
 
@@ -120,10 +200,12 @@ class PiBotNavExpert(Expert):
     """
 
     env_ids = ('lnn_control/PiBotNav-v0',)
+    name = 'pibot_nav_planner'
 
     def __init__(self, resolution: float = 0.05, hard_clearance: float = ROBOT_RADIUS + 0.025,
                  soft_clearance: float = 0.45, soft_cost: float = 20.0,
-                 lookahead: float = 0.3, max_v: float = 0.22, max_w: float = 2.84,
+                 lookahead: float = 0.3, max_v: float = ActuatorConfig.max_v,
+                 max_w: float = ActuatorConfig.max_w,
                  turn_gain: float = 3.0, turn_in_place: float = 1.0, slow_radius: float = 0.35,
                  min_v: float = 0.05, cache_size: int = 64) -> None:
         self.resolution = float(resolution)
@@ -138,6 +220,14 @@ class PiBotNavExpert(Expert):
         self.min_v = float(min_v)
         self.cache_size = int(cache_size)
         self._plans: 'OrderedDict[Any, _Plan]' = OrderedDict()
+
+    @classmethod
+    def for_env(cls, env: Any, **kwargs: Any) -> 'PiBotNavExpert':
+        """Build it with the env's own command limits (unless given)."""
+        if not isinstance(env, str) and isinstance(env.unwrapped, PiBotNavEnv):
+            limits = env.unwrapped.actuator.config
+            kwargs = {'max_v': limits.max_v, 'max_w': limits.max_w, **kwargs}
+        return cls(**kwargs)
 
     def state_of(self, env: Any) -> NavState:
         """Return the env's true state (``env.unwrapped.state()``)."""
@@ -303,6 +393,11 @@ class LQRExpert(Expert):
         self.high = model.actuator_ctrlrange[:, 1].astype(np.float32)
         self.closed_loop_radius = float(np.max(np.abs(np.linalg.eigvals(a - b @ self.gain))))
 
+    @classmethod
+    def for_env(cls, env: Any, **kwargs: Any) -> 'LQRExpert':
+        """Linearise the env's own model (an id string: a fresh env of that id)."""
+        return cls(None if isinstance(env, str) else env, **kwargs)
+
     def state_of(self, env: Any) -> np.ndarray:
         """Return the env's exact (qpos, qvel), concatenated."""
         data = env.unwrapped.data
@@ -387,6 +482,7 @@ class InvertedPendulumLQR(LQRExpert):
     """LQR for ``InvertedPendulum-v5``: obs is (cart x, pole angle, their velocities)."""
 
     env_ids = ('InvertedPendulum-v5',)
+    name = 'inverted_pendulum_lqr'
     q_default = (1.0, 10.0, 0.1, 0.1)
     r_default = (0.1,)
 
@@ -398,6 +494,7 @@ class InvertedDoublePendulumLQR(LQRExpert):
     """LQR for ``InvertedDoublePendulum-v5``: angles from their sin/cos in the obs."""
 
     env_ids = ('InvertedDoublePendulum-v5',)
+    name = 'inverted_double_pendulum_lqr'
     q_default = (1.0, 10.0, 10.0, 0.1, 0.1, 0.1)
     r_default = (0.1,)
 

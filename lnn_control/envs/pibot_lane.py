@@ -69,8 +69,11 @@ half-width, heading along the track +- 0.3 rad, at rest.
 ## Info
 ``dt`` (s), ``time`` (s), the reward terms, ``deviation`` (signed lateral offset, m, + left),
 ``half_width`` (m), ``progress`` (metres along the track since reset), ``off_lane``,
-``dropped`` (frames lost this step), ``command`` ((v, w) after the Actuator) and ``state``:
-a :class:`LaneState` (privileged: experts, DAgger and evaluation only).
+``dropped`` (frames lost this step), ``command`` ((v, w) after the Actuator), ``state``:
+a :class:`LaneState` (privileged: experts, DAgger and evaluation only), and at an episode's
+end ``is_success``: it stayed on the road for the whole ``time_limit``.
+:meth:`PiBotLaneEnv.episode_metrics` turns an episode's infos into the lane metrics
+(deviation in cm, distance driven, off the road) that evaluation reports.
 
 ## Arguments
 | Argument           | Default | Meaning                                                     |
@@ -100,6 +103,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 from gymnasium import spaces
 from gymnasium.envs.mujoco import MujocoEnv
 from lnn_control.envs.experts import Expert
+from lnn_control.envs.perturb import check_knob
+from lnn_control.envs.perturb import StepClock
 from lnn_control.envs.pibot_base import check_gl_usable
 from lnn_control.envs.pibot_base import PiBotBase
 from lnn_control.envs.pibot_base import RobotState
@@ -116,7 +121,6 @@ __all__ = ['PiBotLaneEnv', 'PiBotLaneExpert', 'LaneState', 'Track', 'make_track'
 
 FLOOR_HALF = 3.0            # m, the floor plane spans +-3 m
 TEXTURE_SETS = ('train', 'unseen')
-MAX_DROPPED_IN_A_ROW = 10
 _TRACK_POINTS = 2048
 _MIN_CURVATURE_RADIUS = 0.35   # m: the expert takes it at ~0.12 m/s without saturating w
 _SPEED_LIMIT = 0.3             # m/s, bound of the speed observation
@@ -347,14 +351,24 @@ class PiBotLaneExpert(Expert):
     """
 
     env_ids = ('lnn_control/PiBotLane-v0',)
+    name = 'pibot_lane_pursuit'
 
     def __init__(self, lookahead: float = 0.3, speed: float = 0.18, slow: float = 0.15,
-                 max_v: float = 0.22, max_w: float = 2.84) -> None:
+                 max_v: float = ActuatorConfig.max_v,
+                 max_w: float = ActuatorConfig.max_w) -> None:
         self.lookahead = float(lookahead)
         self.speed = float(speed)
         self.slow = float(slow)
         self.max_v = float(max_v)
         self.max_w = float(max_w)
+
+    @classmethod
+    def for_env(cls, env: Any, **kwargs: Any) -> 'PiBotLaneExpert':
+        """Build it with the env's own command limits (unless given)."""
+        if not isinstance(env, str) and isinstance(env.unwrapped, PiBotLaneEnv):
+            limits = env.unwrapped.actuator.config
+            kwargs = {'max_v': limits.max_v, 'max_w': limits.max_w, **kwargs}
+        return cls(**kwargs)
 
     def state_of(self, env: Any) -> LaneState:
         return env.unwrapped.state()
@@ -378,6 +392,10 @@ class PiBotLaneExpert(Expert):
 class PiBotLaneEnv(PiBotBase):
     """Camera lane following for a TurtleBot3 Burger class robot; see the module doc."""
 
+    # Perturbation knobs this env implements (lnn_control.envs.perturb): lost frames and the
+    # unseen looks; make_env wraps it for the image knobs (noise, brightness, occlusion).
+    native_knobs = frozenset({'drop', 'textures'})
+
     metadata = {'render_modes': ['rgb_array'], 'render_fps': 30}
 
     def __init__(
@@ -398,10 +416,8 @@ class PiBotLaneEnv(PiBotBase):
         render_size: int = 256,
         **kwargs: Any,
     ) -> None:
-        if texture_set not in TEXTURE_SETS:
-            raise ValueError(f'texture_set is one of {TEXTURE_SETS}, got {texture_set!r}')
-        if not 0.0 <= drop < 1.0:
-            raise ValueError(f'drop is a probability < 1, got {drop}')
+        check_knob('texture_set', texture_set)
+        check_knob('drop', drop)
         if int(width) < 8 or int(height) < 8:
             raise ValueError(f'image must be at least 8 x 8 px, got {width} x {height}')
         self.image_size = (int(height), int(width))
@@ -420,6 +436,7 @@ class PiBotLaneEnv(PiBotBase):
             raise ValueError(f'camera_rate {camera_rate} Hz is not a whole number of '
                              f'{timestep:.6f} s physics steps')
         self._frame_ticks = ticks
+        self._clock = StepClock(ticks, drop=self.drop)
         self.metadata = dict(self.metadata, render_fps=int(round(camera_rate)))
         image = spaces.Box(0, 255, (*self.image_size, 3), dtype=np.uint8)
         if self.speed_obs:
@@ -569,8 +586,9 @@ class PiBotLaneEnv(PiBotBase):
         dropped = 0
         off_lane = False
         while True:
-            mujoco.mj_step(self.model, self.data, nstep=self._frame_ticks)
-            self._tick += self._frame_ticks
+            ticks = self._clock.period(self.np_random)
+            mujoco.mj_step(self.model, self.data, nstep=ticks)
+            self._tick += ticks
             x, y, _ = self._true_pose()
             previous = self._index
             self._index = track.nearest(x, y, hint=previous)
@@ -579,12 +597,9 @@ class PiBotLaneEnv(PiBotBase):
                                     - 0.5 * track.length)
             deviation = track.deviation(x, y, self._index)
             off_lane = abs(deviation) > track.half_width[self._index]
-            if off_lane or dropped >= MAX_DROPPED_IN_A_ROW:
+            if off_lane or not self._clock.lost(self.np_random, dropped):
                 break
-            if self.drop > 0.0 and self.np_random.random() < self.drop:
-                dropped += 1
-                continue
-            break
+            dropped += 1
         dt = (self._tick - start) * self.model.opt.timestep
         progress_step = self._progress - self._progress_prev
         self._progress_prev = self._progress
@@ -602,4 +617,18 @@ class PiBotLaneEnv(PiBotBase):
                 'half_width': float(track.half_width[self._index]),
                 'progress': self._progress, 'off_lane': bool(off_lane), 'dropped': dropped,
                 'command': (v, w), 'state': state}
+        if terminated or truncated:
+            info['is_success'] = not off_lane      # solved: on the road for the whole time
         return obs, float(sum(terms.values())), terminated, truncated, info
+
+    @staticmethod
+    def episode_metrics(infos: Dict[str, np.ndarray]) -> Dict[str, float]:
+        """
+        Lane metrics of one episode from its per-step infos (``lnn_control.envs.rollout``).
+
+        Returns ``deviation_cm`` (mean |lateral offset|), ``distance_m`` (metres along the
+        track) and ``off_lane`` (1 if it left the road).
+        """
+        return {'deviation_cm': 100.0 * float(np.mean(np.abs(infos['deviation']))),
+                'distance_m': float(infos['progress'][-1]),
+                'off_lane': float(infos['off_lane'][-1])}

@@ -162,13 +162,15 @@ observations for the same actions, bit for bit, and steps independently of the o
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 import math
-from typing import Any, Deque, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from gymnasium import spaces
 from gymnasium.envs.mujoco import MujocoEnv
+from lnn_control.envs.perturb import check_knob
+from lnn_control.envs.perturb import DelayLine
+from lnn_control.envs.perturb import StepClock
 from lnn_control.envs.pibot_base import PiBotBase
 from lnn_control.envs.pibot_base import RobotState
 from lnn_control.envs.pibot_base import sim_path
@@ -194,7 +196,6 @@ ROBOT_RADIUS = 0.135      # m, footprint corner (-0.101, +-0.089) from base_foot
 SCAN_BEAMS = 360          # LDS-01: 1 deg resolution, angle_min 0, counter-clockwise
 SCAN_RANGE_MIN = 0.12     # m, LDS-01
 SCAN_RANGE_MAX = 3.5      # m, LDS-01
-MAX_DROPPED_IN_A_ROW = 20
 _OBSTACLE_SLOTS = 16
 _START_MARGIN = 0.35      # m, start position to walls
 _GOAL_MARGIN = 0.3        # m, goal to walls
@@ -234,6 +235,12 @@ class NavState(RobotState):
 class PiBotNavEnv(PiBotBase):
     """Goal reaching among obstacles for a TurtleBot3 Burger class robot; see the module doc."""
 
+    # The perturbation knobs this env implements (lnn_control.envs.perturb): arguments
+    # obs_noise, drop, dt_jitter, action_delay, mass_scale, friction_scale, motor_gain,
+    # lidar_yaw. make_env wraps it for the rest (the image knobs need no lidar env).
+    native_knobs = frozenset({'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain',
+                              'lidar'})
+
     metadata = {'render_modes': ['human', 'rgb_array', 'depth_array', 'rgbd_tuple'],
                 'render_fps': 20}
 
@@ -269,14 +276,12 @@ class PiBotNavEnv(PiBotBase):
     ) -> None:
         if not 0 <= int(n_obstacles) <= _OBSTACLE_SLOTS:
             raise ValueError(f'n_obstacles must be in 0..{_OBSTACLE_SLOTS}, got {n_obstacles}')
-        if not 0.0 <= drop < 1.0:
-            raise ValueError(f'drop is a probability < 1, got {drop}')
-        if not 0.0 <= dt_jitter < 1.0:
-            raise ValueError(f'dt_jitter is a fraction in [0, 1), got {dt_jitter}')
-        for name, value in (('obs_noise', obs_noise), ('action_delay', action_delay),
-                            ('mass_scale', mass_scale), ('friction_scale', friction_scale)):
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f'{name} must be finite and >= 0, got {value}')
+        # The perturbation arguments are the knobs of lnn_control.envs.perturb: checked there.
+        for name, value in (('obs_noise', obs_noise), ('drop', drop), ('dt_jitter', dt_jitter),
+                            ('action_delay', action_delay), ('mass_scale', mass_scale),
+                            ('friction_scale', friction_scale), ('motor_gain', motor_gain),
+                            ('lidar_yaw', lidar_yaw)):
+            check_knob(name, value)
         self.n_obstacles = int(n_obstacles)
         self.goal_tolerance = float(goal_tolerance)
         self.min_goal_distance = float(min_goal_distance)
@@ -288,8 +293,6 @@ class PiBotNavEnv(PiBotBase):
         self.mass_scale = float(mass_scale)
         self.friction_scale = float(friction_scale)
         self.motor_gain = np.broadcast_to(np.asarray(motor_gain, dtype=np.float64), (2,)).copy()
-        if not math.isfinite(lidar_yaw):
-            raise ValueError(f'lidar_yaw must be finite (degrees), got {lidar_yaw}')
         self.lidar_yaw = float(lidar_yaw)
         self.weights = {'progress': float(progress_weight), 'goal': float(goal_reward),
                         'collision': float(collision_penalty), 'time': float(time_penalty)}
@@ -315,12 +318,12 @@ class PiBotNavEnv(PiBotBase):
         self.model.opt.timestep = timestep
         self.metadata['render_fps'] = int(round(odom_rate))
         self._setup_model()
-        self._delay_ticks = int(round(self.action_delay / self.model.opt.timestep))
+        self._clock = StepClock(self._odom_ticks, self.dt_jitter, self.drop)
+        self._delay = DelayLine(int(round(self.action_delay / self.model.opt.timestep)))
         self._noise_scale = np.array(
             [1.0] * self.observer.config.lidar_sectors
             + [self.actuator.config.max_v, self.actuator.config.max_w, 1.0, 1.0, 1.0],
             dtype=np.float32)
-        self._queue: Deque[Tuple[int, np.ndarray]] = deque()
         self._reset_options: Dict[str, Any] = {}
         self._scan: Optional[ScanReading] = None
         self._odom = OdomReading(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -420,7 +423,7 @@ class PiBotNavEnv(PiBotBase):
     # -- external driving (the ROS bridge, lnn_control.envs.sim_bridge) ----------------------
     def drive(self, v: float, w: float) -> None:
         """Set the wheel servos for (v, w) now, bypassing the Actuator (the sender limits it)."""
-        self._queue.clear()
+        self._delay.clear()
         self.data.ctrl[:] = np.array(wheel_speeds(float(v), float(w))) * self.motor_gain
 
     def run(self, ticks: int) -> Tuple[bool, bool]:
@@ -464,7 +467,7 @@ class PiBotNavEnv(PiBotBase):
         self._odom_origin = (float(x), float(y), float(yaw))
         self._tick = 0
         self.actuator.reset()
-        self._queue.clear()
+        self._delay.clear()
         d.ctrl[:] = 0.0
         self.set_goal(*goal)
         # Odometry starts at the origin of the odom frame, like the driver at start-up.
@@ -489,27 +492,20 @@ class PiBotNavEnv(PiBotBase):
         self._require_reset()
         v, w = self.actuator.command(action, self._dt_prev)
         left, right = wheel_speeds(v, w)
-        ctrl = np.array([left, right]) * self.motor_gain
-        self._queue.append((self._tick + self._delay_ticks, ctrl))
+        self._delay.push(self._tick, np.array([left, right]) * self.motor_gain)
         start = self._tick
         dropped = 0
         new_scan = collision = reached = False
         while True:
-            period = self._odom_ticks
-            if self.dt_jitter > 0.0:
-                scale = 1.0 + self.np_random.uniform(-self.dt_jitter, self.dt_jitter)
-                period = max(1, int(round(period * scale)))
+            period = self._clock.period(self.np_random)
             scanned, hit = self._advance(self._tick + period)
             new_scan |= scanned
             collision |= hit
             self._integrate_odometry(period)
             reached = self._distance() < self.goal_tolerance
-            if collision or reached or dropped >= MAX_DROPPED_IN_A_ROW:
+            if collision or reached or not self._clock.lost(self.np_random, dropped):
                 break
-            if self.drop > 0.0 and self.np_random.random() < self.drop:
-                dropped += 1
-                continue
-            break
+            dropped += 1
         self._odom = OdomReading(*self._odom_pose, *self._odom_twist, self.time)
         dt = (self._tick - start) * self.model.opt.timestep
         self._dt_prev = dt
@@ -538,18 +534,19 @@ class PiBotNavEnv(PiBotBase):
         m, d = self.model, self.data
         scanned = collision = False
         while True:
-            while self._queue and self._queue[0][0] <= self._tick:
-                d.ctrl[:] = self._queue.popleft()[1]
+            due = self._delay.pop_due(self._tick)
+            if due is not None:
+                d.ctrl[:] = due
             if self._tick >= self._next_scan_tick:
                 self._next_scan_tick += self._scan_ticks
-                if not (self.drop > 0.0 and self.np_random.random() < self.drop):
+                if not self._clock.lost(self.np_random):
                     self._scan = self._cast_scan()
                     scanned = True
             if self._tick >= target:
                 break
             nxt = min(target, self._next_scan_tick)
-            if self._queue:
-                nxt = min(nxt, self._queue[0][0])
+            if self._delay.next_due() is not None:
+                nxt = min(nxt, self._delay.next_due())
             mujoco.mj_step(m, d, nstep=nxt - self._tick)
             self._tick = nxt
             collision |= self._in_collision()

@@ -44,6 +44,7 @@ import math
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from lnn_control.envs.pibot_nav import PiBotNavEnv
+from lnn_control.runtime.actuator import ActuatorConfig
 
 __all__ = ['SimBridge', 'BridgeBase', 'Event', 'BridgeConfig', 'whole_periods',
            'finite_twist', 'command_timed_out']
@@ -115,8 +116,8 @@ class BridgeConfig:
     odom_rate: float = 20.0
     scan_rate: float = 5.0
     status_rate: float = 2.0
-    max_v: float = 0.22
-    max_w: float = 2.84
+    max_v: float = ActuatorConfig.max_v
+    max_w: float = ActuatorConfig.max_w
 
 
 class BridgeBase:

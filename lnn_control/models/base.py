@@ -120,6 +120,33 @@ class PolicyModel(nn.Module):
     def from_config(cls, config: Dict[str, Any]) -> 'PolicyModel':
         return cls(**config)
 
+    @classmethod
+    def build(cls, obs_shape: Tuple[int, ...], action_size: int,
+              **kwargs: Any) -> 'PolicyModel':
+        """
+        Build a model for an env: observations of ``obs_shape``, ``action_size`` actions.
+
+        The training methods' model factory: ``kwargs`` are a config's ``model.kwargs``; the
+        input size is the observation's size, and ``output_size`` (for models that take one)
+        the action size. Camera models override it (the image shape matters to them).
+        """
+        import inspect
+        import math
+        if 'output_size' in inspect.signature(cls).parameters:
+            kwargs.setdefault('output_size', action_size)
+        return cls(int(math.prod(obs_shape)), **kwargs)
+
+    def synapse_weights(self) -> Optional[Dict[str, Any]]:
+        """
+        Return every synapse's learned strength and sign, or None without a wiring.
+
+        ``{'wiring': Wiring, 'sensory': [...], 'recurrent': [...]}``, each synapse
+        (src, dest, strength, sign, declared polarity); see :mod:`lnn_control.models.synapses`.
+        """
+        from lnn_control.models.synapses import SYNAPSES
+        of = SYNAPSES.get(self.kind)
+        return None if of is None else of(self)
+
     def _state_like(self) -> torch.Tensor:
         """Return the parameter whose dtype and device inputs and fresh states take."""
         return first_parameter(self)

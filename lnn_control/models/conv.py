@@ -97,6 +97,17 @@ class ConvPolicy(PolicyModel):
         self.input_size = self.image[0] * self.image[1] * self.image[2] + self.extra
         self.output_size = self.head.output_size
 
+    @classmethod
+    def build(cls, obs_shape: Tuple[int, ...], action_size: int,
+              **kwargs: Any) -> 'ConvPolicy':
+        """Build a camera policy for (height, width, channels) frames (build_conv_policy)."""
+        if len(obs_shape) != 3:
+            raise ValueError(f'a conv model takes (height, width, channels) camera frames; '
+                             f'the observation is {tuple(obs_shape)}')
+        kwargs = dict(kwargs)
+        head = kwargs.pop('head', 'cfc')
+        return build_conv_policy(tuple(obs_shape), head, output_size=action_size, **kwargs)
+
     def get_config(self) -> Dict[str, Any]:
         return {'image': list(self.image), 'head': self.head_spec, 'extra': self.extra,
                 'channels': self.channels, 'kernels': self.kernels, 'strides': self.strides,

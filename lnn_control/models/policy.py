@@ -60,13 +60,51 @@ def _git_revision() -> Optional[str]:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def command_line(argv: Optional[Sequence[str]] = None) -> str:
+    """
+    Return the command that made a policy, as a user would type it on another machine.
+
+    The program is ``lnn-control`` (however it was started: the console script or
+    ``python -m lnn_control.cli``); file arguments inside the repository are relative to it,
+    others under the home directory start with ``~``: no absolute path of this machine.
+    """
+    if argv is None:   # the command line lnn-control was given, when called in-process
+        argv = getattr(lnn_control, 'invoked_as', None) or sys.argv
+    argv = list(argv)
+    if not argv:
+        return ''
+    root = Path(lnn_control.__file__).resolve().parent.parent
+    program = Path(argv[0]).name
+    if program in ('lnn-control', 'cli.py', '__main__.py') or argv[0].endswith(
+            ('lnn_control/cli.py', 'lnn_control.cli')):
+        program = 'lnn-control'
+    home = Path.home()
+
+    def shown(arg: str) -> str:
+        if '/' not in arg and '=' not in arg:
+            return arg
+        key, sep, value = arg.rpartition('=') if '=' in arg else ('', '', arg)
+        path = Path(value)
+        if path.is_absolute():
+            try:
+                value = str(path.resolve().relative_to(root))
+            except ValueError:
+                try:
+                    value = '~/' + str(path.resolve().relative_to(home.resolve()))
+                except ValueError:
+                    pass
+        return f'{key}{sep}{value}'
+
+    return ' '.join([program] + [shown(a) for a in argv[1:]])
+
+
 def default_provenance(**extra: Any) -> Dict[str, Any]:
     """Who made a policy, when, with what: merged under ``extra``."""
     return {
         'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         'user': getpass.getuser() if hasattr(os, 'getuid') else None,
         'host': platform.node(),
-        'command': ' '.join(sys.argv),
+        'command': command_line(),
         'lnn_control_version': lnn_control.__version__,
         'git_revision': _git_revision(),
         'torch_version': torch.__version__,

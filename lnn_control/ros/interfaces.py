@@ -42,6 +42,11 @@ from pathlib import Path
 import re
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
+from lnn_control.ros.node_config import NodeConfig
+from lnn_control.runtime.controller import ControllerConfig
+from lnn_control.runtime.inputs import MODES
+from lnn_control.runtime.settings import defaults
+
 __all__ = ['Endpoint', 'NodeInterfaces', 'controller_interfaces', 'sim_interfaces',
            'operator_interfaces', 'drivers_interfaces', 'node_infrastructure',
            'lifecycle_infrastructure', 'expand_name', 'read_params', 'robot_interfaces',
@@ -52,14 +57,12 @@ __all__ = ['Endpoint', 'NodeInterfaces', 'controller_interfaces', 'sim_interface
 ENCLAVES = {'controller': '/lnn_controller', 'sim': '/lnn_sim', 'operator': '/operator',
             'drivers': '/tb3_bringup'}
 
-# The controller parameters that decide its interfaces, with the node's defaults.
+# The controller parameters that decide its interfaces, with the node's defaults (from the
+# config fields that declare them: lnn_control.ros.node_config, runtime.controller).
 CONTROLLER_DEFAULTS: Dict[str, Any] = {
-    'mode': 'pibot', 'command_type': 'twist_stamped', 'correction_type': 'twist',
-    'use_sim_time': False,
-    'scan_topic': '/scan', 'odom_topic': '/odom', 'goal_topic': '/goal_pose',
-    'imu_topic': '/imu', 'joints_topic': '/joint_states', 'image_topic': '/camera/image_raw',
-    'cmd_topic': '/cmd_vel', 'correction_topic': '/cmd_vel_teleop',
-}
+    'mode': defaults(ControllerConfig)['mode'], 'use_sim_time': False,
+    **{k: v for k, v in defaults(NodeConfig).items()
+       if k.endswith('_topic') or k in ('command_type', 'correction_type')}}
 SIM_DEFAULTS: Dict[str, Any] = {'robot': 'pibot', 'cmd_vel_stamped': True}
 
 # Robot topics the launch files remap to relative names, so that a ``namespace`` moves them
@@ -97,9 +100,8 @@ _CONTROLLER_INPUTS = {
     'image_topic': ('sensor_msgs/msg/Image', 'sensor'),
 }
 # The camera mode subscribes odometry only when the policy takes the speed: declared always.
-_MODE_INPUTS = {'pibot': ('scan_topic', 'odom_topic', 'goal_topic', 'imu_topic'),
-                'camera': ('image_topic', 'odom_topic'),
-                'vector': ('joints_topic',)}
+# mode -> its inputs' topic parameters, from the input modes themselves (runtime.inputs).
+_MODE_INPUTS = {name: tuple(f'{i}_topic' for i in mode.inputs) for name, mode in MODES.items()}
 _TRIGGER = 'std_srvs/srv/Trigger'
 _CLOCK = ('/clock', 'rosgraph_msgs/msg/Clock')
 _PARAMETER_SERVICES = (
@@ -268,7 +270,8 @@ def controller_interfaces(params: Optional[Mapping[str, Any]] = None, *,
 
     Inputs by ``mode`` (pibot: scan, odom, goal, imu; camera: image, odom; vector: joints),
     the correction input (``correction_type``), ``/clock`` with ``use_sim_time``; the command
-    (``command_type`` on ``cmd_topic``), ``/diagnostics``, ``~/neuron_state``; the services
+    (``command_type`` on ``cmd_topic``), ``/diagnostics``, ``~/neuron_state``, in goal modes
+    ``~/goal_status``; the services
     ``~/reset``, ``~/reset_adaptation``, ``~/save_adapted``, the lifecycle and node ones.
     ``remap`` is applied like ``--ros-args -r`` (default: with a namespace, the launch files'
     :data:`ROBOT_TOPICS` remaps).
@@ -290,6 +293,8 @@ def controller_interfaces(params: Optional[Mapping[str, Any]] = None, *,
     publish = [topic('cmd_topic', _choice(p, 'command_type', _COMMAND_TYPES), 'command'),
                Endpoint('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', role='report'),
                Endpoint(f'{fqn}/neuron_state', 'sensor_msgs/msg/JointState', role='report')]
+    if 'goal_topic' in inputs:      # goal modes report what they do with the goal
+        publish.append(Endpoint(f'{fqn}/goal_status', 'std_msgs/msg/String', role='report'))
     serve = [Endpoint(f'{fqn}/{name}', _TRIGGER, role='control')
              for name in ('reset', 'reset_adaptation', 'save_adapted')]
     return NodeInterfaces(

@@ -222,6 +222,42 @@ class Observer:
             'high': [1.0] * n + [c.v_limit, c.w_limit, c.goal_distance_max, 1.0, 1.0],
         }
 
+    def sensor_groups(self) -> Dict[str, List[int]]:
+        """
+        Group the observation elements by sensor (for attribution reports).
+
+        The lidar sectors by where they look: front (within 45 deg of straight ahead), left,
+        back, right; the goal bearing (sin, cos), the goal distance and the velocity (v, w).
+        """
+        n = self.config.lidar_sectors
+        groups: Dict[str, List[int]] = {'lidar front': [], 'lidar left': [], 'lidar back': [],
+                                        'lidar right': []}
+        for k in range(n):
+            angle = (k * 360.0 / n + 180.0) % 360.0 - 180.0   # CCW from ahead, -180..180
+            if abs(angle) <= 45.0:
+                groups['lidar front'].append(k)
+            elif abs(angle) >= 135.0:
+                groups['lidar back'].append(k)
+            else:
+                groups['lidar left' if angle > 0 else 'lidar right'].append(k)
+        groups.update({'goal bearing': [n + 3, n + 4], 'goal distance': [n + 2],
+                       'velocity': [n, n + 1]})
+        return {g: idx for g, idx in groups.items() if idx}
+
+    def situations(self, obs: np.ndarray, near: float = 0.15, clear: float = 0.3
+                   ) -> Dict[str, np.ndarray]:
+        """
+        Mark two driving situations in observations (T, size) (for attribution reports).
+
+        ``'obstacle ahead'``: the straight-ahead sector reads below ``near`` (normalised
+        range: 0.15 is ~0.6 m); ``'path clear'``: every front sector reads above ``clear``
+        (~1.1 m). Returns situation -> (T,) bool.
+        """
+        obs = np.asarray(obs)
+        front = self.sensor_groups()['lidar front']
+        return {'obstacle ahead': obs[:, 0] < near,
+                'path clear': (obs[:, front] > clear).all(1)}
+
     # -- lidar -------------------------------------------------------------------------------
     def _layout(self, n: int, angle_min: float, angle_increment: float) -> None:
         """Precompute, once per scan geometry, which beams fall in which sector."""

@@ -1,11 +1,36 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Training and evaluation (torch side): one top-to-bottom file per method.
+Training (torch side): one top-to-bottom file per method on one shared layer.
 
-Importing this package imports nothing heavy; import the module you need:
+Importing this package imports nothing heavy. A method is one file with a ``train(cfg, out,
+resume, progress, base_dir)`` function, registered in :data:`METHODS` under the name a config's
+``method:`` key gives (``lnn-control train CONFIG`` runs it). Every method shares, and nothing
+else: the env layer (:mod:`lnn_control.envs`: ``make_env``, the perturbation knobs, the one
+episode loop), the sequence store (:mod:`lnn_control.runtime.sequences`), evaluation
+(:mod:`lnn_control.train.evaluate`, :mod:`lnn_control.train.robustness`) and policy I/O
+(:mod:`lnn_control.train.policy_io`, :mod:`lnn_control.train.checkpoint`,
+:mod:`lnn_control.models.policy`).
 
-- ``lnn_control.train.evaluate``: the shared env factory (``make_env``, ``Perturbation``,
-  ``nominal_dt``), ``evaluate`` and the robustness suite (``run_suite``).
-- ``lnn_control.train.toy_demo``: the pendulum velocity-estimation demo.
+- ``imitation``: behaviour cloning + DAgger (:mod:`lnn_control.train.imitation`).
+- :mod:`lnn_control.train.config`: the one config schema; :mod:`lnn_control.train.adapt_eval`:
+  the online-adaptation study; :mod:`lnn_control.train.toy_demo`: the pendulum velocity demo.
 """
+
+import importlib
+from typing import Any, Callable, Dict
+
+__all__ = ['METHODS', 'method']
+
+# method name -> 'module:function' (imported when the method runs).
+METHODS: Dict[str, str] = {
+    'imitation': 'lnn_control.train.imitation:train',
+}
+
+
+def method(name: str) -> Callable[..., Any]:
+    """Return the ``train`` function of method ``name``."""
+    if name not in METHODS:
+        raise KeyError(f'unknown training method {name!r}; known: {sorted(METHODS)}')
+    module, _, function = METHODS[name].partition(':')
+    return getattr(importlib.import_module(module), function)

@@ -46,13 +46,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lnn_control.envs.experts import clearance_map
 from lnn_control.envs.experts import make_expert
+from lnn_control.envs.make import make_env
 from lnn_control.envs.pibot_nav import ROBOT_RADIUS
+from lnn_control.envs.rollout import run_episode as rollout
 from lnn_control.runtime.adapt import AdaptationConfig
 from lnn_control.runtime.adapt import OnlineAdapter
 from lnn_control.runtime.policy import load_policy
 from lnn_control.runtime.policy import Policy
-from lnn_control.train.evaluate import make_env
-from lnn_control.train.evaluate import nominal_dt
 import numpy as np
 
 __all__ = ['Operator', 'run_episode', 'run_experiment', 'write_report', 'main']
@@ -135,36 +135,32 @@ def run_episode(policy: Policy, env: Any, seed: int, operator: Optional[Operator
     drove), ``intervention_rate``, ``seconds`` and ``flags`` (one character per control
     step: '1' the operator drove, '0' the policy).
     """
-    obs, info = env.reset(seed=seed)
-    policy.reset()
-    if operator is not None:
-        operator.reset()
-    dt = nominal_dt(env)
-    state = env.unwrapped.state()
-    steps = interventions = 0
-    flags = []
-    while True:
+    def reset() -> None:
+        policy.reset()
+        if operator is not None:
+            operator.reset()
+
+    def act(obs: Any, dt: float, info: Dict[str, Any]) -> Any:
+        state = info['state']
+        if operator is not None:     # the robot's response to the last command, any driver's
+            operator.watch(np.asarray(info['command']), state)
         action = policy.step(obs, dt)
         command = operator(state) if operator is not None else None
-        flags.append('0' if command is None else '1')
         if command is not None:
-            interventions += 1
             action = command
             if adapter is not None:
                 adapter.correct(command)
         if adapter is not None:
             adapter.observe(command is not None, Operator.near_collision(state))
-        obs, _, terminated, truncated, info = env.step(action)
-        dt, state = info['dt'], info['state']
-        if operator is not None:
-            operator.watch(np.asarray(info['command']), state)
-        steps += 1
-        if terminated or truncated:
-            break
+        return action, {'operator': command is not None}
+
+    traj = rollout(env, act, seed=seed, reset=reset, keep_obs=False)
+    flags = traj.extras['operator']
+    info = traj.final_info
     return {'seed': seed, 'success': bool(info.get('is_success', False)),
-            'collision': bool(info.get('collision', False)), 'steps': steps,
-            'interventions': interventions, 'intervention_rate': interventions / steps,
-            'seconds': float(info['time']), 'flags': ''.join(flags)}
+            'collision': bool(info.get('collision', False)), 'steps': traj.steps,
+            'interventions': int(flags.sum()), 'intervention_rate': float(flags.mean()),
+            'seconds': float(info['time']), 'flags': ''.join('1' if f else '0' for f in flags)}
 
 
 def _success(policy: Policy, env: Any, seeds: Sequence[int]) -> float:

@@ -6,6 +6,7 @@ Typed training configuration: one dataclass per concern, loaded from YAML in ``c
 A YAML file mirrors :class:`TrainConfig`; any key may be left out (its default is used)::
 
     name: pibot_nav_cfc
+    method: imitation                 # a key of lnn_control.train.METHODS
     env: {id: lnn_control/PiBotNav-v0, kwargs: {timestep: 0.01}}
     model: {kind: cfc, kwargs: {units: {kind: auto_ncp, units: 19, output_size: 2}}}
     bc: {demo_episodes: 100, steps: 3000}
@@ -42,6 +43,8 @@ __all__ = ['ConfigError', 'EnvConfig', 'ModelConfig', 'ExpertConfig', 'BCConfig'
 
 ACTION_NORMALISERS = ('range', 'moments', 'bounds', 'none')
 SELECT = ('best', 'last')
+# Image augmentations of bc.augment (lnn_control.train.imitation.AUGMENTATIONS).
+AUGMENTATIONS = ('brightness', 'noise')
 
 
 class ConfigError(ValueError):
@@ -70,10 +73,15 @@ class ModelConfig:
     The policy network.
 
     Attributes:
-        kind: model registry name: 'cfc', 'ltc', 'mlp', 'gru' or 'lstm'.
+        kind: model registry name: 'cfc', 'ltc', 'mlp', 'gru', 'lstm', or 'conv' (a CNN
+            encoder and one of those as its head, for camera observations).
         kwargs: constructor arguments beside the sizes (``input_size`` is the observation
             size; ``output_size`` is the action size for models that take it). A wiring is
             given as its ``to_dict()``, e.g. ``{kind: auto_ncp, units: 19, output_size: 2}``.
+            For 'conv': ``head`` (the head's kind), ``features``, ``units`` (NCP neurons),
+            ``hidden`` (LSTM / MLP size), ``seed`` (wiring) and the encoder's ``channels``,
+            ``kernels``, ``strides`` (``lnn_control.models.conv.build_conv_policy``); the
+            image shape comes from the env.
 
     """
 
@@ -84,13 +92,18 @@ class ModelConfig:
 @dataclass
 class ExpertConfig:
     """
-    The teacher: the expert registered for the env id (``make_expert``).
+    The teacher (``lnn_control.envs.experts.make_expert``).
 
     Attributes:
+        kind: '' for the expert registered for the env id; a registry name (e.g.
+            ``pibot_nav_planner``); ``module:Class``; or ``file.py:Class``, a file relative
+            to the config file's folder (an expert written next to the config). Training from
+            demonstrations alone (``bc.dataset`` with ``dagger.rounds: 0``) needs none.
         kwargs: keyword arguments of the expert (e.g. ``lookahead`` of the nav planner).
 
     """
 
+    kind: str = ''
     kwargs: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,10 +135,15 @@ class BCConfig:
             recoveries, and the observed velocity stops predicting the next label, which
             otherwise teaches the learner to copy its own last command (de Haan et al.,
             "Causal confusion in imitation learning", NeurIPS 2019). Empty: no noise.
-        dataset: a recorded data set (``.npz`` of ``lnn-control dataset from-bag``, see
-            :mod:`lnn_control.train.dataset`) to fit on instead of the expert's simulated
-            demonstrations ('' for none; ``demo_episodes``, ``seed_base`` and ``action_noise``
-            then do not apply to round 0). Its Observer config must equal the env's.
+        dataset: recorded demonstrations to fit on instead of the expert's simulated ones:
+            an ``.npz`` data set (``lnn-control dataset from-bag``,
+            :mod:`lnn_control.runtime.sequences`) or a folder of rosbag2 recordings (read as
+            ``dataset from-bag`` would). '' for none; ``demo_episodes``, ``seed_base`` and
+            ``action_noise`` then do not apply to round 0. Its Observer config must equal the
+            env's. With ``dagger.rounds: 0`` no expert is needed at all.
+        augment: image augmentations of every training chunk (camera observations), the same
+            for every model: ``brightness`` (a factor U(1 - b, 1 + b) per chunk) and ``noise``
+            (std of Gaussian pixel noise, grey levels); {} for none.
 
     """
 
@@ -143,6 +161,7 @@ class BCConfig:
     obs_std_min: float = 1e-3
     action_noise: List[float] = field(default_factory=list)
     dataset: str = ''
+    augment: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,10 +223,12 @@ class EvalConfig:
 @dataclass
 class TrainConfig:
     """
-    A whole imitation-learning run (``lnn-control train CONFIG``).
+    A whole training run (``lnn-control train CONFIG``).
 
     Attributes:
         name: policy name; the policy file is ``<out_dir>/<name>.safetensors``.
+        method: the training method (a key of ``lnn_control.train.METHODS``: 'imitation',
+            behaviour cloning + DAgger, ``lnn_control.train.imitation``).
         env, model, expert, bc, dagger, eval: the sections above.
         seed: seeds torch (initialisation, batches) and the DAgger control mixing.
         threads: torch intra-op threads (1: share the machine, and deterministic).
@@ -216,6 +237,7 @@ class TrainConfig:
     """
 
     name: str = 'policy'
+    method: str = 'imitation'
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     expert: ExpertConfig = field(default_factory=ExpertConfig)
@@ -231,8 +253,14 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check value ranges and that train, validation and test seeds do not overlap."""
+        from lnn_control.train import METHODS
         checks = [
             ('name', bool(self.name) and '/' not in self.name, 'a non-empty file stem'),
+            ('method', self.method in METHODS, f'one of {sorted(METHODS)}'),
+            ('bc.augment', set(self.bc.augment) <= set(AUGMENTATIONS) and all(
+                isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+                for v in self.bc.augment.values()),
+             f'a mapping of {AUGMENTATIONS} to finite values >= 0'),
             ('threads', self.threads >= 1, '>= 1'),
             ('bc.demo_episodes', self.bc.demo_episodes >= 1, '>= 1'),
             ('bc.seq_len', self.bc.seq_len >= 1, '>= 1'),

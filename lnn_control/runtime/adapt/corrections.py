@@ -3,14 +3,14 @@
 """
 Recorded corrections and offline finetuning (``lnn-control finetune``).
 
-A drive with its operator's corrections, as arrays or a CSV file, replayed through the policy
-with the same online update the controller applies (:func:`finetune`).
+A drive with its operator's corrections (:class:`~lnn_control.runtime.sequences.Corrections`,
+the sequence store with NaN rows where the policy drove), as arrays or a CSV file, replayed
+through the policy with the same online update the controller applies (:func:`finetune`).
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 import math
 import os
 from pathlib import Path
@@ -19,42 +19,10 @@ from typing import Optional, Union
 from lnn_control.runtime.adapt.adapter import AdaptationConfig
 from lnn_control.runtime.adapt.adapter import OnlineAdapter
 from lnn_control.runtime.policy import Policy
+from lnn_control.runtime.sequences import Corrections
 import numpy as np
 
 __all__ = ['Corrections', 'read_corrections', 'write_corrections', 'finetune']
-
-
-@dataclass
-class Corrections:
-    """
-    A recorded drive with corrections, replayed by :func:`finetune`.
-
-    Attributes:
-        obs: (T, obs_size) observations, in the policy's observation units.
-        dt: (T,) seconds each step took (> 0).
-        action: (T, action_size) the corrected command in action-space units; a row of NaN
-            means no correction at that step (the policy drove).
-        episode_start: (T,) bool: reset the hidden state before this step.
-
-    """
-
-    obs: np.ndarray
-    dt: np.ndarray
-    action: np.ndarray
-    episode_start: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.obs = np.asarray(self.obs, dtype=np.float32)
-        self.dt = np.asarray(self.dt, dtype=np.float64).reshape(-1)
-        self.action = np.asarray(self.action, dtype=np.float64)
-        self.episode_start = np.asarray(self.episode_start, dtype=bool).reshape(-1)
-        t = self.dt.size
-        if self.obs.ndim != 2 or self.obs.shape[0] != t or self.action.ndim != 2 or (
-                self.action.shape[0] != t or self.episode_start.size != t):
-            raise ValueError(f'corrections: obs (T, n), dt (T,), action (T, m) and '
-                             f'episode_start (T,) must agree; got {self.obs.shape}, '
-                             f'{self.dt.shape}, {self.action.shape}, '
-                             f'{self.episode_start.shape}')
 
 
 def write_corrections(path: Union[str, os.PathLike], data: Corrections) -> Path:
