@@ -153,6 +153,42 @@ def test_dropped_frames_lengthen_the_step():
     environment.close()
 
 
+def test_frame_jitter_latency_and_dynamics_are_the_envs_own():
+    # Jitter: whole physics steps (1/240 s), varying, the simulation advancing by exactly dt.
+    jittery = PiBotLaneEnv(time_limit=5.0, dt_jitter=0.4)
+    jittery.reset(seed=1)
+    dts = []
+    for _ in range(30):
+        t0 = jittery.data.time
+        info = jittery.step(np.array([0.1, 0.0], dtype=np.float32))[4]
+        assert jittery.data.time - t0 == pytest.approx(info['dt'], abs=1e-9)
+        dts.append(info['dt'])
+    ticks = np.array(dts) * 240.0
+    np.testing.assert_allclose(ticks, np.round(ticks), atol=1e-6)
+    assert len(set(np.round(ticks))) >= 3 and abs(np.mean(ticks) - 8.0) < 1.0
+    # Latency: the wheels answer a command two frames later.
+    late, now = PiBotLaneEnv(time_limit=5.0, action_delay=2 / 30), PiBotLaneEnv(time_limit=5.0)
+    late.reset(seed=2)
+    now.reset(seed=2)
+    speeds = []
+    for env in (late, now):
+        for _ in range(2):
+            env.step(np.array([0.2, 0.0], dtype=np.float32))
+        speeds.append(env.speed())
+    assert abs(speeds[0]) < 0.02 < speeds[1]
+    # Weak motors drive slower; a payload is heavier.
+    weak = PiBotLaneEnv(time_limit=5.0, motor_gain=0.5, mass_scale=1.5)
+    weak.reset(seed=2)
+    for _ in range(15):
+        weak.step(np.array([0.2, 0.0], dtype=np.float32))
+        now.step(np.array([0.2, 0.0], dtype=np.float32))
+    assert weak.speed() < 0.7 * now.speed()
+    assert weak.model.body_mass[weak.model.body('base_footprint').id] == pytest.approx(
+        1.5 * now.model.body_mass[now.model.body('base_footprint').id])
+    for env in (jittery, late, now, weak):
+        env.close()
+
+
 def test_speed_observation_and_unseen_textures():
     environment = PiBotLaneEnv(speed_obs=True, texture_set='unseen', time_limit=1.0)
     obs, _ = environment.reset(seed=0)

@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional, Tuple
 from gymnasium import error
 from gymnasium import spaces
 from gymnasium.envs.mujoco import MujocoEnv
+import mujoco
 import numpy as np
 
 __all__ = ['PiBotBase', 'RobotState', 'check_gl_usable', 'sim_path']
@@ -109,6 +110,15 @@ class PiBotBase(MujocoEnv):
         adr = {m.sensor(i).name: m.sensor_adr[i] for i in range(m.nsensor)}
         self._vel_adr = np.array([adr['wheel_left_vel'], adr['wheel_right_vel']])
         return adr
+
+    def _scale_dynamics(self, mass_scale: float, friction_scale: float) -> None:
+        """Scale the robot's mass and inertia and every geom's friction (the dynamics knobs)."""
+        m = self.model
+        robot = [m.body(name).id for name in ('base_footprint', 'wheel_left', 'wheel_right')]
+        m.body_mass[robot] *= mass_scale
+        m.body_inertia[robot] *= mass_scale
+        m.geom_friction[:] *= friction_scale
+        mujoco.mj_setConst(m, self.data)
 
     def _set_action_space(self) -> spaces.Box:
         c = self.actuator.config

@@ -84,6 +84,11 @@ end ``is_success``: it stayed on the road for the whole ``time_limit``.
 | `texture_set`      | 'train' | 'train' or 'unseen' palettes and patterns                   |
 | `time_limit`       | 20      | seconds of simulated time per episode                       |
 | `drop`             | 0       | probability a frame is lost (the step runs to the next one) |
+| `dt_jitter`        | 0       | frame period x (1 + U(-j, j)), in whole physics steps       |
+| `action_delay`     | 0       | seconds from a command to the wheels (physics steps)        |
+| `mass_scale`       | 1       | robot mass and inertia factor                               |
+| `friction_scale`   | 1       | factor on every geom's friction                             |
+| `motor_gain`       | 1       | wheel speed = gain x commanded speed (one, or per wheel)    |
 | `progress_weight`  | 10      | reward per metre along the track                            |
 | `deviation_weight` | 1       | penalty per metre of deviation per second                   |
 | `off_lane_penalty` | 10      | penalty for leaving the road                                |
@@ -103,7 +108,13 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 from gymnasium import spaces
 from gymnasium.envs.mujoco import MujocoEnv
 from lnn_control.envs.experts import Expert
+from lnn_control.envs.lane_track import FLOOR_HALF
+from lnn_control.envs.lane_track import make_track
+from lnn_control.envs.lane_track import paint_track
+from lnn_control.envs.lane_track import Track
+from lnn_control.envs.lane_track import TEXTURE_SETS
 from lnn_control.envs.perturb import check_knob
+from lnn_control.envs.perturb import DelayLine
 from lnn_control.envs.perturb import StepClock
 from lnn_control.envs.pibot_base import check_gl_usable
 from lnn_control.envs.pibot_base import PiBotBase
@@ -119,193 +130,7 @@ import numpy as np
 __all__ = ['PiBotLaneEnv', 'PiBotLaneExpert', 'LaneState', 'Track', 'make_track',
            'paint_track', 'FLOOR_HALF', 'TEXTURE_SETS']
 
-FLOOR_HALF = 3.0            # m, the floor plane spans +-3 m
-TEXTURE_SETS = ('train', 'unseen')
-_TRACK_POINTS = 2048
-_MIN_CURVATURE_RADIUS = 0.35   # m: the expert takes it at ~0.12 m/s without saturating w
 _SPEED_LIMIT = 0.3             # m/s, bound of the speed observation
-
-
-@dataclass(frozen=True, eq=False)
-class Track:
-    """
-    A closed lane in world coordinates, sampled in the direction of travel.
-
-    Attributes:
-        points: (N, 2) centreline points (m).
-        tangents: (N, 2) unit tangents (direction of travel).
-        half_width: (N,) road half-width at each point (m).
-        arc: (N,) arc length from point 0 (m).
-        length: the loop's length (m).
-
-    """
-
-    points: np.ndarray
-    tangents: np.ndarray
-    half_width: np.ndarray
-    arc: np.ndarray
-    length: float
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Track):
-            return NotImplemented
-        return all(np.array_equal(getattr(self, name), getattr(other, name))
-                   for name in ('points', 'tangents', 'half_width', 'arc', 'length'))
-
-    __hash__ = None   # holds arrays
-
-    def nearest(self, x: float, y: float, hint: Optional[int] = None,
-                window: int = 64) -> int:
-        """Return the index of the centreline point closest to x, y (searched near ``hint``)."""
-        if hint is None:
-            idx = np.arange(len(self.points))
-        else:
-            idx = (hint + np.arange(-window, window + 1)) % len(self.points)
-        d2 = (self.points[idx, 0] - x) ** 2 + (self.points[idx, 1] - y) ** 2
-        return int(idx[int(np.argmin(d2))])
-
-    def deviation(self, x: float, y: float, index: int) -> float:
-        """Signed lateral offset of (x, y) from the centreline at ``index`` (m, + left)."""
-        px, py = self.points[index]
-        tx, ty = self.tangents[index]
-        return float(-(x - px) * ty + (y - py) * tx)
-
-
-def make_track(rng: np.random.Generator, reverse: bool = False) -> Track:
-    """
-    Draw a closed track (rejection-sampled for curvature and for fitting on the floor).
-
-    Args:
-        rng: the source of randomness (the env's ``np_random``).
-        reverse: sample the centreline clockwise instead of counter-clockwise.
-
-    Returns:
-        The track.
-
-    """
-    phi = np.linspace(0.0, 2.0 * math.pi, _TRACK_POINTS, endpoint=False)
-    for _ in range(1000):
-        r0 = rng.uniform(1.5, 2.1)
-        shape = np.ones_like(phi)
-        for k in (2, 3, 4):
-            shape += rng.uniform(0.0, 0.16 / k * 2) * np.cos(k * phi + rng.uniform(0, 6.3))
-        r = r0 * shape
-        half = rng.uniform(0.15, 0.21) * (1.0 + rng.uniform(0.0, 0.15)
-                                          * np.cos(rng.integers(1, 4) * phi
-                                                   + rng.uniform(0, 6.3)))
-        if r.max() + half.max() + 0.1 > FLOOR_HALF or r.min() < 0.8:
-            continue
-        points = np.stack([r * np.cos(phi), r * np.sin(phi)], 1)
-        d1 = (np.roll(points, -1, 0) - np.roll(points, 1, 0)) / 2.0
-        d2 = np.roll(points, -1, 0) - 2.0 * points + np.roll(points, 1, 0)
-        cross = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
-        curvature = np.abs(cross) / np.maximum(np.linalg.norm(d1, axis=1) ** 3, 1e-12)
-        if curvature.max() > 1.0 / _MIN_CURVATURE_RADIUS:
-            continue
-        if reverse:
-            points, half = points[::-1].copy(), half[::-1].copy()
-        step = np.roll(points, -1, 0) - points
-        seg = np.linalg.norm(step, axis=1)
-        tangents = (np.roll(points, -1, 0) - np.roll(points, 1, 0))
-        tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
-        arc = np.concatenate([[0.0], np.cumsum(seg)[:-1]])
-        return Track(points, tangents, half, arc, float(seg.sum()))
-    raise RuntimeError('could not draw a track')
-
-
-# -- painting ------------------------------------------------------------------------------
-def _palette(rng: np.random.Generator, texture_set: str) -> Dict[str, Any]:
-    """Colours and patterns of one track (0-255 RGB floats)."""
-    if texture_set == 'train':
-        grey = rng.uniform(40, 90)
-        road = np.array([grey, grey, grey]) + rng.uniform(-8, 8, 3)
-        floor = rng.uniform(120, 210, 3) * np.array([1.0, 1.0, 0.9])
-        line = (np.array([235.0, 235.0, 230.0]) if rng.random() < 0.6
-                else np.array([230.0, 200.0, 40.0]))
-        pattern = ['flat', 'blotch', 'checker'][int(rng.integers(0, 3))]
-        centre = bool(rng.random() < 0.5)
-    elif texture_set == 'unseen':
-        road = rng.uniform(150, 190, 3)                       # light road ...
-        floor = np.array([30.0, 70.0, 30.0]) + rng.uniform(-15, 15, 3)   # ... on dark green
-        line = [np.array([200.0, 40.0, 40.0]), np.array([40.0, 90.0, 220.0])][
-            int(rng.integers(0, 2))]
-        pattern = 'stripes'
-        centre = True
-    else:
-        raise ValueError(f'texture_set is one of {TEXTURE_SETS}, got {texture_set!r}')
-    return {'road': road, 'floor': floor, 'line': line, 'pattern': pattern, 'centre': centre,
-            'line_width': rng.uniform(0.02, 0.035), 'noise': rng.uniform(3, 12),
-            'scale': rng.uniform(0.15, 0.5)}
-
-
-def paint_track(track: Track, rng: np.random.Generator, size: int,
-                texture_set: str = 'train') -> np.ndarray:
-    """
-    Paint ``track`` into a (size, size, 3) uint8 floor texture.
-
-    Texture row 0 is the floor's +y edge and column 0 its -x edge (MuJoCo's plane mapping),
-    each pixel ``2 * FLOOR_HALF / size`` metres.
-
-    Args:
-        track: the lane.
-        rng: source of the colours and patterns.
-        size: texture width and height (px).
-        texture_set: 'train' or 'unseen' palettes.
-
-    Returns:
-        The texture.
-
-    """
-    pal = _palette(rng, texture_set)
-    res = 2.0 * FLOOR_HALF / size
-    coords = -FLOOR_HALF + (np.arange(size) + 0.5) * res
-    xs = coords[None, :]                 # (1, S) columns: x
-    ys = coords[::-1, None]              # (S, 1) rows: +y at row 0
-    # Lateral offset of every pixel from the centreline, by the polar form of the track:
-    # the radial offset times cos(angle between the radius and the normal).
-    rho = np.hypot(xs, ys)                                            # (S, S)
-    ang = np.arctan2(ys, xs) % (2.0 * math.pi)
-    pts = track.points
-    phi_pts = np.arctan2(pts[:, 1], pts[:, 0]) % (2.0 * math.pi)
-    order = np.argsort(phi_pts)
-    phi_sorted = np.concatenate([phi_pts[order][-1:] - 2 * math.pi, phi_pts[order],
-                                 phi_pts[order][:1] + 2 * math.pi])
-    r_pts = np.hypot(pts[:, 0], pts[:, 1])[order]
-    r_sorted = np.concatenate([r_pts[-1:], r_pts, r_pts[:1]])
-    hw_sorted = np.concatenate([track.half_width[order][-1:], track.half_width[order],
-                                track.half_width[order][:1]])
-    r_at = np.interp(ang, phi_sorted, r_sorted)
-    hw_at = np.interp(ang, phi_sorted, hw_sorted)
-    dr = np.gradient(r_sorted, phi_sorted)
-    dr_at = np.interp(ang, phi_sorted, dr)
-    offset = np.abs(rho - r_at) * r_at / np.sqrt(r_at ** 2 + dr_at ** 2)  # (S, S) m
-
-    img = np.empty((size, size, 3), dtype=np.float32)
-    scale = pal['scale']
-    if pal['pattern'] == 'checker':
-        mask = ((np.floor(xs / scale) + np.floor(ys / scale)) % 2 == 0)
-        img[:] = pal['floor']
-        img[mask] *= 0.85
-    elif pal['pattern'] == 'blotch':
-        coarse = rng.uniform(0.75, 1.15, (12, 12))
-        idx = np.clip(((coords + FLOOR_HALF) / (2 * FLOOR_HALF) * 12).astype(int), 0, 11)
-        img[:] = pal['floor'] * coarse[idx[::-1, None], idx[None, :]][..., None]
-    elif pal['pattern'] == 'stripes':
-        mask = (np.floor((xs + 0.5 * ys) / scale) % 2 == 0)
-        img[:] = pal['floor']
-        img[np.broadcast_to(mask, (size, size))] *= 1.4
-    else:
-        img[:] = pal['floor']
-    on_road = offset < hw_at
-    img[on_road] = pal['road']
-    lw = pal['line_width']
-    edge = on_road & (offset > hw_at - lw)
-    img[edge] = pal['line']
-    if pal['centre']:
-        dash = np.sin(ang * track.length / 0.3 * 2.0 * math.pi / (2 * math.pi)) > 0.0
-        img[(offset < lw / 2) & dash] = pal['line']
-    img += rng.normal(0.0, pal['noise'], img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 # -- state and expert -----------------------------------------------------------------------
@@ -392,9 +217,11 @@ class PiBotLaneExpert(Expert):
 class PiBotLaneEnv(PiBotBase):
     """Camera lane following for a TurtleBot3 Burger class robot; see the module doc."""
 
-    # Perturbation knobs this env implements (lnn_control.envs.perturb): lost frames and the
-    # unseen looks; make_env wraps it for the image knobs (noise, brightness, occlusion).
-    native_knobs = frozenset({'drop', 'textures'})
+    # Perturbation knobs this env implements (lnn_control.envs.perturb): frame timing (lost
+    # frames, jitter), command latency, the robot's dynamics, the unseen looks; make_env wraps
+    # it for the image knobs (noise, brightness, occlusion).
+    native_knobs = frozenset({'drop', 'jitter', 'delay', 'mass', 'friction', 'gain',
+                              'textures'})
 
     metadata = {'render_modes': ['rgb_array'], 'render_fps': 30}
 
@@ -407,6 +234,11 @@ class PiBotLaneEnv(PiBotBase):
         texture_set: str = 'train',
         time_limit: float = 20.0,
         drop: float = 0.0,
+        dt_jitter: float = 0.0,
+        action_delay: float = 0.0,
+        mass_scale: float = 1.0,
+        friction_scale: float = 1.0,
+        motor_gain: Union[float, Tuple[float, float]] = 1.0,
         progress_weight: float = 10.0,
         deviation_weight: float = 1.0,
         off_lane_penalty: float = 10.0,
@@ -416,8 +248,14 @@ class PiBotLaneEnv(PiBotBase):
         render_size: int = 256,
         **kwargs: Any,
     ) -> None:
-        check_knob('texture_set', texture_set)
-        check_knob('drop', drop)
+        for name, value in (('texture_set', texture_set), ('drop', drop),
+                            ('dt_jitter', dt_jitter), ('action_delay', action_delay),
+                            ('mass_scale', mass_scale), ('friction_scale', friction_scale),
+                            ('motor_gain', motor_gain)):
+            check_knob(name, value)
+        self.dt_jitter, self.action_delay = float(dt_jitter), float(action_delay)
+        self.mass_scale, self.friction_scale = float(mass_scale), float(friction_scale)
+        self.motor_gain = np.broadcast_to(np.asarray(motor_gain, dtype=np.float64), (2,)).copy()
         if int(width) < 8 or int(height) < 8:
             raise ValueError(f'image must be at least 8 x 8 px, got {width} x {height}')
         self.image_size = (int(height), int(width))
@@ -436,7 +274,7 @@ class PiBotLaneEnv(PiBotBase):
             raise ValueError(f'camera_rate {camera_rate} Hz is not a whole number of '
                              f'{timestep:.6f} s physics steps')
         self._frame_ticks = ticks
-        self._clock = StepClock(ticks, drop=self.drop)
+        self._clock = StepClock(ticks, self.dt_jitter, self.drop)
         self.metadata = dict(self.metadata, render_fps=int(round(camera_rate)))
         image = spaces.Box(0, 255, (*self.image_size, 3), dtype=np.uint8)
         if self.speed_obs:
@@ -451,6 +289,8 @@ class PiBotLaneEnv(PiBotBase):
         self.render_mode = render_mode
         self._render_size = int(render_size)
         self._find_robot()
+        self._scale_dynamics(self.mass_scale, self.friction_scale)
+        self._delay = DelayLine(int(round(self.action_delay / self.model.opt.timestep)))
         m = self.model
         self._tex = m.texture('track').id
         self._tex_size = int(m.tex_width[self._tex])
@@ -563,6 +403,7 @@ class PiBotLaneEnv(PiBotBase):
         yaw = math.atan2(ty, tx) + rng.uniform(-0.3, 0.3)
         self._place_robot(x, y, yaw)
         self.data.ctrl[:] = 0.0
+        self._delay.clear()
         self.actuator.reset()
         self._tick = 0
         self._progress = self._progress_prev = 0.0
@@ -580,15 +421,13 @@ class PiBotLaneEnv(PiBotBase):
         """Send ``action`` = (v, w) and run until the next camera frame is received."""
         self._require_reset()
         v, w = self.actuator.command(action, self._dt_prev)
-        self.data.ctrl[:] = wheel_speeds(v, w)
+        self._delay.push(self._tick, np.asarray(wheel_speeds(v, w)) * self.motor_gain)
         track = self._track
         start = self._tick
         dropped = 0
         off_lane = False
         while True:
-            ticks = self._clock.period(self.np_random)
-            mujoco.mj_step(self.model, self.data, nstep=ticks)
-            self._tick += ticks
+            self._run(self._tick + self._clock.period(self.np_random))
             x, y, _ = self._true_pose()
             previous = self._index
             self._index = track.nearest(x, y, hint=previous)
@@ -620,6 +459,19 @@ class PiBotLaneEnv(PiBotBase):
         if terminated or truncated:
             info['is_success'] = not off_lane      # solved: on the road for the whole time
         return obs, float(sum(terms.values())), terminated, truncated, info
+
+    def _run(self, target: int) -> None:
+        """Run physics to tick ``target``, applying commands as they come due (delay)."""
+        while True:
+            due = self._delay.pop_due(self._tick)
+            if due is not None:
+                self.data.ctrl[:] = due
+            if self._tick >= target:
+                return
+            nxt = self._delay.next_due()
+            stop = target if nxt is None else min(target, nxt)
+            mujoco.mj_step(self.model, self.data, nstep=stop - self._tick)
+            self._tick = stop
 
     @staticmethod
     def episode_metrics(infos: Dict[str, np.ndarray]) -> Dict[str, float]:

@@ -171,6 +171,10 @@ from gymnasium.envs.mujoco import MujocoEnv
 from lnn_control.envs.perturb import check_knob
 from lnn_control.envs.perturb import DelayLine
 from lnn_control.envs.perturb import StepClock
+from lnn_control.envs.nav_scene import ARENA_HALF
+from lnn_control.envs.nav_scene import OBSTACLE_SLOTS as _OBSTACLE_SLOTS
+from lnn_control.envs.nav_scene import ROBOT_RADIUS
+from lnn_control.envs.nav_scene import sample_layout
 from lnn_control.envs.pibot_base import PiBotBase
 from lnn_control.envs.pibot_base import RobotState
 from lnn_control.envs.pibot_base import sim_path
@@ -191,16 +195,9 @@ import numpy as np
 __all__ = ['PiBotNavEnv', 'NavState', 'PiBotBase', 'RobotState', 'sim_path', 'ARENA_HALF',
            'ROBOT_RADIUS', 'SCAN_BEAMS', 'SCAN_RANGE_MIN', 'SCAN_RANGE_MAX']
 
-ARENA_HALF = 2.0          # m, inner faces of the walls at +-2 m
-ROBOT_RADIUS = 0.135      # m, footprint corner (-0.101, +-0.089) from base_footprint
 SCAN_BEAMS = 360          # LDS-01: 1 deg resolution, angle_min 0, counter-clockwise
 SCAN_RANGE_MIN = 0.12     # m, LDS-01
 SCAN_RANGE_MAX = 3.5      # m, LDS-01
-_OBSTACLE_SLOTS = 16
-_START_MARGIN = 0.35      # m, start position to walls
-_GOAL_MARGIN = 0.3        # m, goal to walls
-_GAP = 0.4                # m, obstacle to obstacle, to walls and to the start (edge to edge)
-_GOAL_GAP = 0.3           # m, obstacle edge to the goal
 _OBSTACLE_GROUP = 1        # geom group of walls and obstacles: the one the lidar sees
 _PARKED_GROUP = 4          # unused obstacle slots
 _DEFAULT_CAMERA = {'distance': 6.0, 'elevation': -90.0, 'azimuth': 90.0,
@@ -333,11 +330,7 @@ class PiBotNavEnv(PiBotBase):
     def _setup_model(self) -> None:
         m = self.model
         self._robot_body = m.body('base_footprint').id
-        robot = [m.body(name).id for name in ('base_footprint', 'wheel_left', 'wheel_right')]
-        m.body_mass[robot] *= self.mass_scale
-        m.body_inertia[robot] *= self.mass_scale
-        m.geom_friction[:] *= self.friction_scale
-        mujoco.mj_setConst(m, self.data)
+        self._scale_dynamics(self.mass_scale, self.friction_scale)
         self._lidar_site = m.site('lidar').id
         self._goal_mocap = m.body_mocapid[m.body('goal').id]
         self._wheel_joints = ['wheel_left', 'wheel_right']
@@ -448,7 +441,9 @@ class PiBotNavEnv(PiBotBase):
         return super().reset(seed=seed, options=options)
 
     def reset_model(self) -> np.ndarray:
-        start, goal, obstacles = self._sample_layout(self._reset_options)
+        start, goal, obstacles = sample_layout(
+            self.np_random, self._reset_options, self.n_obstacles, self.min_goal_distance,
+            [slot[5] for slot in self._slots])
         d = self.data
         parked = np.array([0.0, 0.0, -1.0])
         for mocap, geom, *_ in self._slots:
@@ -603,55 +598,6 @@ class PiBotNavEnv(PiBotBase):
     def _distance(self) -> float:
         x, y, _ = self._true_pose()
         return math.hypot(self._goal_world[0] - x, self._goal_world[1] - y)
-
-    def _sample_layout(self, options: Mapping[str, Any]):
-        """Draw start, goal and obstacles (rejection sampling; free space stays connected)."""
-        rng = self.np_random
-        h = ARENA_HALF
-        for _ in range(1000):
-            if 'start' in options:
-                start = tuple(float(v) for v in options['start'])
-            else:
-                sx, sy = rng.uniform(-h + _START_MARGIN, h - _START_MARGIN, 2)
-                start = (float(sx), float(sy), float(rng.uniform(-math.pi, math.pi)))
-            if 'goal' in options:
-                goal = tuple(float(v) for v in options['goal'])
-            else:
-                goal = tuple(float(v) for v in rng.uniform(-h + _GOAL_MARGIN,
-                                                           h - _GOAL_MARGIN, 2))
-                if math.dist(goal, start[:2]) < self.min_goal_distance:
-                    continue
-            if 'obstacles' in options:
-                return start, goal, [tuple(o) for o in options['obstacles']]
-            obstacles = self._place_obstacles(start, goal)
-            if obstacles is not None:
-                return start, goal, obstacles
-        raise RuntimeError(f'could not place {self.n_obstacles} obstacles; use fewer')
-
-    def _place_obstacles(self, start, goal):
-        rng = self.np_random
-        h = ARENA_HALF
-        placed = []   # (slot, x, y, yaw)
-        radii = []
-        for slot in rng.permutation(_OBSTACLE_SLOTS)[:self.n_obstacles]:
-            radius = self._slots[slot][5]
-            limit = h - _GAP - radius
-            for _ in range(100):
-                ox, oy = rng.uniform(-limit, limit, 2)
-                if math.hypot(ox - start[0], oy - start[1]) < radius + ROBOT_RADIUS + _GAP:
-                    continue
-                if math.hypot(ox - goal[0], oy - goal[1]) < radius + _GOAL_GAP:
-                    continue
-                if any(math.hypot(ox - px, oy - py) < radius + pr + _GAP
-                       for (_, px, py, _), pr in zip(placed, radii)):
-                    continue
-                placed.append((int(slot), float(ox), float(oy),
-                               float(rng.uniform(-math.pi, math.pi))))
-                radii.append(radius)
-                break
-            else:
-                return None
-        return placed
 
 
 def _ticks(period: float, timestep: float, name: str) -> int:
