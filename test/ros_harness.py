@@ -146,3 +146,46 @@ def change_state(clients, node, name, transition, goal, wait, timeout=15.0, rese
                              GetState.Request(), wait, timeout=max(resend, end - time.monotonic()))
         if state.current_state.label == goal:
             return ChangeState.Response(success=True)
+
+
+class TestNode(Spinner):
+    """
+    A test-side node with its executor, records, cached service clients and a goal publisher.
+
+    ``records`` holds ``kinds`` (each a list of (arrival time, message), filled by
+    ``_recorder(kind)`` subscriptions the subclass creates); ``status`` reads the newest JSON
+    ``records['status']`` message (a node's ``~/status``), ``send_goal`` publishes a goal.
+    """
+
+    __test__ = False   # not a test class, whatever pytest makes of the name
+
+    def __init__(self, name, kinds=('status',)):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        self.node = rclpy.create_node(name)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.records = {kind: [] for kind in kinds}
+        self.goal_pub = self.node.create_publisher(PoseStamped, '/goal_pose', 10)
+        self.clients = {}   # (type, service) -> client, see call_service
+
+    def status(self, kind='status'):
+        """Return the newest JSON message of ``records[kind]`` as a dict ({} before one)."""
+        import json
+        return json.loads(self.records[kind][-1][1].data) if self.records[kind] else {}
+
+    def send_goal(self, x, y, frame='odom'):
+        """Publish a goal at (x, y) in ``frame``."""
+        goal = PoseStamped()
+        goal.header.frame_id = frame
+        goal.pose.position.x, goal.pose.position.y = float(x), float(y)
+        self.goal_pub.publish(goal)
+
+    def call(self, srv_type, name, request, timeout=10.0):
+        """Call a service (see :func:`call_service`)."""
+        return call_service(self.clients, self.node, srv_type, name, request,
+                            self.spin_until, timeout)
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()

@@ -116,13 +116,13 @@ def test_an_expert_that_cannot_be_found_is_named(tmp_path):
 
 
 def test_loud_action_noise_warns(tmp_path, caplog):
-    bc = {**TINY['bc'], 'action_noise': [0.9, 0.1], 'steps': 2}
+    bc = {**TINY['bc'], 'action_noise': [1.5, 0.1], 'steps': 2}
     config = _reacher_config(tmp_path, bc=bc, dagger={'rounds': 0},
                              eval={'episodes': 1, 'test_episodes': 0})
     with caplog.at_level(logging.WARNING):
         train(load_config(config), out=tmp_path / 'run', progress=False,
               base_dir=str(tmp_path))
-    assert any('bc.action_noise [0.9, 0.1] is more than 50%' in r.message for r in caplog.records)
+    assert any('bc.action_noise [1.5, 0.1] is more than 50%' in r.message for r in caplog.records)
 
 
 @pytest.mark.parametrize('path', sorted((ROOT / 'config' / 'train').rglob('*.yaml')),

@@ -9,23 +9,19 @@ fails the progress check (the controller stops and says "no progress toward the 
 level 1) and a new goal starts it again; a goal in an unknown frame is refused and logged.
 """
 
-import json
 import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
 from lnn_control.ros import sim_messages as sm
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy
 from rclpy.qos import QoSProfile
 from rclpy.qos import ReliabilityPolicy
 from ros_harness import Process
 from ros_harness import ros_args
-from ros_harness import Spinner
+from ros_harness import TestNode
 from std_msgs.msg import String
 from test_ros_faults import CONTROLLER
 from test_ros_faults import ROOT
@@ -36,32 +32,25 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class Operator(Spinner):
+class Operator(TestNode):
     """Sends goals; records commands, the goal status, diagnostics and the sim's status."""
 
     def __init__(self):
-        self.node = rclpy.create_node('goal_operator')
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.records = {'cmd': [], 'goal': [], 'diag': [], 'sim': []}
+        super().__init__('goal_operator', ('cmd', 'goal', 'diag', 'sim'))
         n = self.node
         n.create_subscription(TwistStamped, '/cmd_vel', self._recorder('cmd'), 100)
         n.create_subscription(String, f'/{CTL}/goal_status', self._recorder('goal'), LATCHED)
         n.create_subscription(DiagnosticArray, '/diagnostics', self._recorder('diag'), 10)
         n.create_subscription(String, f'/{SIM}/status', self._recorder('sim'), sm.QOS['status'])
-        self.goal_pub = n.create_publisher(PoseStamped, '/goal_pose', 10)
 
     def sim(self):
-        return json.loads(self.records['sim'][-1][1].data) if self.records['sim'] else {}
+        return self.status('sim')
 
     def goal_status(self):
-        return json.loads(self.records['goal'][-1][1].data) if self.records['goal'] else {}
+        return self.status('goal')
 
     def send(self, x, y, frame='odom'):
-        goal = PoseStamped()
-        goal.header.frame_id = frame
-        goal.pose.position.x, goal.pose.position.y = float(x), float(y)
-        self.goal_pub.publish(goal)
+        self.send_goal(x, y, frame)
 
     def until(self, condition, timeout, resend=None):
         """Spin (re-sending a goal every 0.5 s: /goal_pose is volatile) until ``condition``."""
@@ -78,9 +67,6 @@ class Operator(Spinner):
         msgs = [m for _, m in self.records['diag'] if m.status[0].name.startswith(CTL)]
         return msgs[-1].status[0] if msgs else None
 
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
 
 
 @pytest.fixture(scope='module')

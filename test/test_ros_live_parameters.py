@@ -25,7 +25,6 @@ import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
 from lifecycle_msgs.msg import Transition
 from lnn_control.ros import sim_messages as sm
@@ -38,13 +37,10 @@ from rcl_interfaces.msg import ParameterValue
 from rcl_interfaces.srv import DescribeParameters
 from rcl_interfaces.srv import GetParameters
 from rcl_interfaces.srv import SetParameters
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from ros_harness import call_service
 from ros_harness import change_state
 from ros_harness import Process
 from ros_harness import ros_args
-from ros_harness import Spinner
+from ros_harness import TestNode
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -61,15 +57,12 @@ def _stamp(stamp):
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-class Operator(Spinner):
+class Operator(TestNode):
     """Records commands, odometry, neuron states and diagnostics; sets parameters."""
 
     def __init__(self):
-        self.node = rclpy.create_node('live_operator')
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.records = {kind: [] for kind in ('cmd', 'odom', 'neurons', 'diag', 'status',
-                                              'new_cmd')}
+        super().__init__('live_operator', ('cmd', 'odom', 'neurons', 'diag', 'status',
+                                           'new_cmd'))
         n = self.node
         n.create_subscription(TwistStamped, '/cmd_vel', self._recorder('cmd'), 100)
         n.create_subscription(TwistStamped, '/cmd_new', self._recorder('new_cmd'), 100)
@@ -79,28 +72,15 @@ class Operator(Spinner):
         n.create_subscription(DiagnosticArray, '/diagnostics', self._recorder('diag'), 10)
         n.create_subscription(String, f'/{SIM}/status', self._recorder('status'),
                               sm.QOS['status'])
-        self.goal_pub = n.create_publisher(PoseStamped, '/goal_pose', 10)
-        self.clients = {}
-
-    def status(self):
-        return json.loads(self.records['status'][-1][1].data) if self.records['status'] else {}
 
     def send_goal(self):
-        x, y = self.status()['goal_odom']
-        goal = PoseStamped()
-        goal.header.frame_id = 'odom'
-        goal.pose.position.x, goal.pose.position.y = float(x), float(y)
-        self.goal_pub.publish(goal)
+        super().send_goal(*self.status()['goal_odom'])
 
     def drive(self, seconds):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             self.send_goal()
             self.spin_for(0.25)
-
-    def call(self, srv_type, name, request, timeout=10.0):
-        return call_service(self.clients, self.node, srv_type, name, request,
-                            self.spin_until, timeout)
 
     def set_parameter(self, name, kind, value):
         field = {ParameterType.PARAMETER_DOUBLE: 'double_value',
@@ -125,11 +105,6 @@ class Operator(Spinner):
         msg = [m for t, m in self.records['diag'] if t > since and
                m.status[0].name.startswith(CTL)][-1]
         return msg.status[0], {kv.key: kv.value for kv in msg.status[0].values}
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-
 
 @pytest.fixture(scope='module')
 def rig(ros_env, tmp_path_factory):

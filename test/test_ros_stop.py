@@ -15,18 +15,14 @@ import signal
 import sys
 import time
 
-from geometry_msgs.msg import PoseStamped
 from geometry_msgs.msg import TwistStamped
 from lifecycle_msgs.msg import Transition
 from lnn_control.ros import sim_messages as sm
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from ros_harness import call_service
 from ros_harness import change_state
 from ros_harness import Process
 from ros_harness import ros_args
-from ros_harness import Spinner
+from ros_harness import TestNode
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from test_ros_faults import CONTROLLER
@@ -37,40 +33,20 @@ SIM = 'stopsim'
 TRIES = 5
 
 
-class Recorder(Spinner):
+class Recorder(TestNode):
     """Records /cmd_vel and the sim's status; publishes the sim's goal on /goal_pose."""
 
     def __init__(self):
-        self.node = rclpy.create_node('stop_recorder')
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.records = {'cmd': [], 'status': []}
+        super().__init__('stop_recorder', ('cmd', 'status'))
         self.node.create_subscription(TwistStamped, '/cmd_vel', self._recorder('cmd'), 100)
         self.node.create_subscription(String, f'/{SIM}/status', self._recorder('status'),
                                       sm.QOS['status'])
-        self.goal_pub = self.node.create_publisher(PoseStamped, '/goal_pose', 10)
-        self.clients = {}
-
-    def status(self):
-        return json.loads(self.records['status'][-1][1].data) if self.records['status'] else {}
 
     def commands(self):
         return [(m.twist.linear.x, m.twist.angular.z) for _, m in self.records['cmd']]
 
     def send_goal(self):
-        x, y = self.status()['goal_odom']
-        goal = PoseStamped()
-        goal.header.frame_id = 'odom'
-        goal.pose.position.x, goal.pose.position.y = float(x), float(y)
-        self.goal_pub.publish(goal)
-
-    def call(self, srv_type, name, request, timeout=10.0):
-        return call_service(self.clients, self.node, srv_type, name, request,
-                            self.spin_until, timeout)
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
+        super().send_goal(*self.status()['goal_odom'])
 
 
 @pytest.fixture(scope='module')

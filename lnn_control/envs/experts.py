@@ -101,6 +101,14 @@ class Expert:
         """Build the expert for ``env`` (an env or an id string); default: ``cls(**kwargs)``."""
         return cls(**kwargs)
 
+    @staticmethod
+    def command_limits(env: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        """Return ``kwargs`` with the env's own command limits (its Actuator's) unless given."""
+        actuator = None if isinstance(env, str) else getattr(env.unwrapped, 'actuator', None)
+        if actuator is None:
+            return kwargs
+        return {'max_v': actuator.config.max_v, 'max_w': actuator.config.max_w, **kwargs}
+
     def state_of(self, env: Any) -> Any:
         """Return the privileged state this expert reads from ``env`` (None if it needs none)."""
         return None
@@ -224,10 +232,7 @@ class PiBotNavExpert(Expert):
     @classmethod
     def for_env(cls, env: Any, **kwargs: Any) -> 'PiBotNavExpert':
         """Build it with the env's own command limits (unless given)."""
-        if not isinstance(env, str) and isinstance(env.unwrapped, PiBotNavEnv):
-            limits = env.unwrapped.actuator.config
-            kwargs = {'max_v': limits.max_v, 'max_w': limits.max_w, **kwargs}
-        return cls(**kwargs)
+        return cls(**cls.command_limits(env, kwargs))
 
     def state_of(self, env: Any) -> NavState:
         """Return the env's true state (``env.unwrapped.state()``)."""

@@ -190,10 +190,7 @@ class PiBotLaneExpert(Expert):
     @classmethod
     def for_env(cls, env: Any, **kwargs: Any) -> 'PiBotLaneExpert':
         """Build it with the env's own command limits (unless given)."""
-        if not isinstance(env, str) and isinstance(env.unwrapped, PiBotLaneEnv):
-            limits = env.unwrapped.actuator.config
-            kwargs = {'max_v': limits.max_v, 'max_w': limits.max_w, **kwargs}
-        return cls(**kwargs)
+        return cls(**cls.command_limits(env, kwargs))
 
     def state_of(self, env: Any) -> LaneState:
         return env.unwrapped.state()

@@ -276,16 +276,3 @@ def plot_summary(share: np.ndarray, groups: Sequence[str], spec: PolicySpec,
     fig.tight_layout()
     _save_png(fig, path, dpi=80)
     plt.close(fig)
-
-
-def _write_csv(path: Path, ep: Episode, spec: PolicySpec, labels: Sequence[str],
-               ig: Mapping[str, np.ndarray]) -> None:
-    cols = ['time_s', 'dt_s'] + [f'obs:{n}' for n in spec.obs.names]
-    cols += [f'action:{n}' for n in spec.action.names]
-    cols += [f'state:{n}' for n in labels] + [f'tau:{n}' for n in labels]
-    cols += [f'ig:{a}<-{o}' for a in spec.action.names for o in spec.obs.names]
-    cols += [f'memory_only:{a}' for a in spec.action.names]
-    data = np.concatenate([ep.time[:, None], ep.dt[:, None], ep.obs, ep.action, ep.state,
-                           ep.tau, ig['attribution'].reshape(len(ep.dt), -1),
-                           ig['baseline']], 1)
-    np.savetxt(path, data, delimiter=',', header=','.join(cols), comments='', fmt='%.6g')
