@@ -35,6 +35,9 @@ and vector observations) applies the rest.
 |              |         |             | (CCW) while the software assumes it is straight        |
 | `textures`   | train   | scene       | the floor and road looks: 'train' or 'unseen' (drawn   |
 |              |         |             | from palettes and patterns training never sees)        |
+| `obs`        | full    | observation | 'positions' drops the velocity half of a MuJoCo        |
+|              |         |             | locomotion observation (its trailing ``qvel``): the    |
+|              |         |             | policy must infer velocities from the sequence         |
 
 Sensor and scene knobs need an env with that sensor or scene (native only); the wrapper refuses
 them rather than ignore them.
@@ -155,6 +158,8 @@ KNOBS: Dict[str, Knob] = {k.name: k for k in (
          '[0, 1)', 'occlusion'),
     Knob('textures', 'train', 'scene', _finite, "'train' or 'unseen'", 'texture_set',
          choices=('train', 'unseen')),
+    Knob('obs', 'full', 'observation', _finite, "'full' or 'positions'", 'obs_mode',
+         choices=('full', 'positions')),
 )}
 _ALIASES: Dict[str, str] = {alias: k.name for k in KNOBS.values()
                             for alias in (k.name, k.env_kwarg)}
@@ -237,6 +242,7 @@ class Perturbation:
     brightness: float = 0.0
     occlusion: float = 0.0
     textures: str = 'train'
+    obs: str = 'full'
 
     def __post_init__(self) -> None:
         for knob in KNOBS.values():
@@ -426,6 +432,9 @@ def perturb_observation(obs: Any, rng: np.random.Generator, p: Perturbation) -> 
         return obs
     if p.brightness or p.occlusion:
         raise ValueError('perturbations brightness and occlusion need an image observation')
+    if p.obs != 'full':
+        raise ValueError(f'perturbation obs={p.obs} needs a Gymnasium MuJoCo env whose '
+                         f'observation ends with its joint velocities')
     if p.noise <= 0.0:
         return obs
     return (obs + rng.normal(0.0, p.noise, obs.shape)).astype(obs.dtype)
@@ -442,6 +451,10 @@ class ObservationKnobs(gymnasium.Wrapper):
     def __init__(self, env: gymnasium.Env, perturb: PerturbLike) -> None:
         super().__init__(env)
         self.perturbation = Perturbation.coerce(perturb).only(('observation',))
+        if self.perturbation.obs != 'full':
+            raise ValueError(f'perturbation obs={self.perturbation.obs} needs a Gymnasium '
+                             f'MuJoCo env whose observation ends with its joint velocities; '
+                             f'{type(env.unwrapped).__name__} observes otherwise')
         self._rng = np.random.default_rng()
 
     def reset(self, *, seed: Optional[int] = None,
@@ -508,6 +521,13 @@ class PerturbedMujocoEnv(gymnasium.Wrapper):
         self._clock = StepClock(self.frame_skip, p.jitter, p.drop)
         self._delay = DelayLine(int(round(p.delay / self.timestep)))
         self._observation_knobs = p.only(('observation',))
+        self._keep = None
+        if p.obs == 'positions':
+            self._keep = _positions(env)
+            box = env.observation_space
+            self.observation_space = gymnasium.spaces.Box(
+                box.low[:self._keep], box.high[:self._keep], dtype=box.dtype)
+            self._observation_knobs = dataclasses.replace(self._observation_knobs, obs='full')
         self._rng = np.random.default_rng()
         self._ctrl = np.zeros(base.model.nu)
         self._tick = 0
@@ -564,6 +584,27 @@ class PerturbedMujocoEnv(gymnasium.Wrapper):
         return self._limit_ticks is not None and self._tick >= self._limit_ticks
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
+        if self._keep is not None:
+            obs = obs[:self._keep]
         if self._observation_knobs.is_clean:
             return obs
         return perturb_observation(obs, self._rng, self._observation_knobs)
+
+
+def _positions(env: gymnasium.Env) -> int:
+    """
+    Return how many leading observation elements are positions (``obs=positions``).
+
+    A Gymnasium MuJoCo locomotion observation is ``[qpos (less the root's x, y), qvel]``; the
+    trailing ``nv`` elements must equal ``data.qvel`` after a reset, else the knob is refused
+    rather than cut the wrong elements.
+    """
+    base = env.unwrapped
+    obs, _ = env.reset(seed=0)
+    obs = np.asarray(obs).reshape(-1)
+    nv = int(base.model.nv)
+    if obs.size <= nv or not np.allclose(obs[-nv:], base.data.qvel, atol=1e-9):
+        raise ValueError(f'perturbation obs=positions: the observation of '
+                         f'{type(base).__name__} ({obs.size} values) does not end with its '
+                         f'{nv} joint velocities, so there is no velocity half to drop')
+    return obs.size - nv

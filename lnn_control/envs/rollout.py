@@ -133,9 +133,8 @@ def run_episode(env: Any, act: Callable[[Any, float, Dict[str, Any]], Any],
         if more:
             for key, value in more.items():
                 extras.setdefault(key, []).append(value)
-        action = np.asarray(action, dtype=np.float32)
-        actions.append(action)
-        obs, reward, terminated, truncated, info = env.step(action)
+        actions.append(np.asarray(action, dtype=np.float32))
+        obs, reward, terminated, truncated, info = env.step(action)   # as act gave it
         rewards.append(float(reward))
         for key, value in info.items():
             if key in info_terms or key.startswith('reward_'):
