@@ -13,6 +13,7 @@ episode loop), the sequence store (:mod:`lnn_control.runtime.sequences`), evalua
 :mod:`lnn_control.models.policy`).
 
 - ``imitation``: behaviour cloning + DAgger (:mod:`lnn_control.train.imitation`).
+- ``ppo``: reinforcement learning, recurrent PPO with the real dt (:mod:`lnn_control.train.ppo`).
 - :mod:`lnn_control.train.config`: the one config schema; :mod:`lnn_control.train.adapt_eval`:
   the online-adaptation study; :mod:`lnn_control.train.toy_demo`: the pendulum velocity demo.
 """
@@ -25,6 +26,7 @@ __all__ = ['METHODS', 'method']
 # method name -> 'module:function' (imported when the method runs).
 METHODS: Dict[str, str] = {
     'imitation': 'lnn_control.train.imitation:train',
+    'ppo': 'lnn_control.train.ppo:train',
 }
 
 

@@ -59,12 +59,15 @@ class EnvConfig:
     Attributes:
         id: Gymnasium id ('lnn_control/PiBotNav-v0', 'InvertedPendulum-v5', ...).
         kwargs: keyword arguments of the env (``gymnasium.make(id, **kwargs)``), e.g.
-            ``timestep: 0.01`` for a faster PiBotNav, or perturbations to train under.
+            ``timestep: 0.01`` for a faster PiBotNav.
+        perturb: perturbation knobs of every env of the run, training and evaluation alike
+            (``lnn_control.envs.perturb``: e.g. ``obs=positions,jitter=0.3``); '' for none.
 
     """
 
     id: str = 'lnn_control/PiBotNav-v0'  # noqa: A003  (the YAML key, as gymnasium's spec.id)
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    perturb: str = ''
 
 
 @dataclass
@@ -221,6 +224,64 @@ class EvalConfig:
 
 
 @dataclass
+class PPOConfig:
+    """
+    Proximal policy optimisation for recurrent policies (``method: ppo``).
+
+    Attributes:
+        total_steps: environment steps of the whole run (all envs together).
+        envs: parallel envs (``gymnasium.vector``); vector: 'sync' (one process) or 'async'
+            (a process per env).
+        rollout_steps: steps per env per update (the rollout length).
+        chunk_len: steps per training chunk: minibatches are whole chunks of consecutive
+            steps, replayed with truncated BPTT from the state stored at the chunk's start; a
+            chunk ends at an episode's end (the state restarts there).
+        burn_in: steps before each chunk replayed without loss to refresh its start state
+            with the current network (R2D2); never across an episode's start.
+        epochs: passes over each rollout; minibatches: minibatches per pass.
+        gamma, gae_lambda: discount and GAE(lambda) (Schulman et al. 2016).
+        clip: the clipped objective's epsilon; clip_value: clip the value update to this
+            (0: unclipped).
+        vf_coef, ent_coef: value-loss and entropy-bonus weights.
+        lr: Adam learning rate; anneal_lr: decay it linearly to 0 over the run.
+        max_grad_norm: global gradient norm clip.
+        norm_adv: normalise advantages per minibatch.
+        norm_obs: a running mean/std of the observations (frozen into the policy file's
+            normaliser at save); norm_reward: scale rewards by a running std of the return.
+        log_std_init: the Gaussian head's initial log-std (state-independent, learned).
+        critic: the value network, a model kind and its kwargs (``mlp``: a separate MLP on
+            the observation; ``gru``/``lstm``/``cfc``: a recurrent critic with its own state).
+        checkpoint_every: updates between checkpoints (``--resume`` continues from the last).
+
+    """
+
+    total_steps: int = 200_000
+    envs: int = 4
+    vector: str = 'sync'
+    rollout_steps: int = 512
+    chunk_len: int = 32
+    burn_in: int = 0
+    epochs: int = 10
+    minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    clip_value: float = 0.0
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    lr: float = 3e-4
+    anneal_lr: bool = True
+    max_grad_norm: float = 0.5
+    norm_adv: bool = True
+    norm_obs: bool = True
+    norm_reward: bool = True
+    log_std_init: float = 0.0
+    critic: Dict[str, Any] = field(default_factory=lambda: {
+        'kind': 'mlp', 'kwargs': {'hidden_sizes': [64, 64]}})
+    checkpoint_every: int = 10
+
+
+@dataclass
 class TrainConfig:
     """
     A whole training run (``lnn-control train CONFIG``).
@@ -228,8 +289,10 @@ class TrainConfig:
     Attributes:
         name: policy name; the policy file is ``<out_dir>/<name>.safetensors``.
         method: the training method (a key of ``lnn_control.train.METHODS``: 'imitation',
-            behaviour cloning + DAgger, ``lnn_control.train.imitation``).
-        env, model, expert, bc, dagger, eval: the sections above.
+            behaviour cloning + DAgger, ``lnn_control.train.imitation``; 'ppo',
+            reinforcement learning, ``lnn_control.train.ppo``).
+        env, model, expert, bc, dagger, ppo, eval: the sections above (a method reads its own
+            and ignores the others').
         seed: seeds torch (initialisation, batches) and the DAgger control mixing.
         threads: torch intra-op threads (1: share the machine, and deterministic).
         out_dir: output folder ('' for ``runs/<name>``).
@@ -243,6 +306,7 @@ class TrainConfig:
     expert: ExpertConfig = field(default_factory=ExpertConfig)
     bc: BCConfig = field(default_factory=BCConfig)
     dagger: DAggerConfig = field(default_factory=DAggerConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)  # noqa: A003  (the YAML key)
     seed: int = 0
     threads: int = 1
@@ -285,12 +349,34 @@ class TrainConfig:
             ('eval.every', self.eval.every >= 1, '>= 1'),
             ('eval.select', self.eval.select in SELECT, f'one of {SELECT}'),
             ('eval.test_episodes', self.eval.test_episodes >= 0, '>= 0'),
+            ('ppo.total_steps', self.ppo.total_steps >= 1, '>= 1'),
+            ('ppo.envs', self.ppo.envs >= 1, '>= 1'),
+            ('ppo.vector', self.ppo.vector in ('sync', 'async'), "'sync' or 'async'"),
+            ('ppo.rollout_steps', self.ppo.rollout_steps >= 1, '>= 1'),
+            ('ppo.chunk_len', 1 <= self.ppo.chunk_len <= self.ppo.rollout_steps,
+             'in [1, ppo.rollout_steps]'),
+            ('ppo.burn_in', self.ppo.burn_in >= 0, '>= 0'),
+            ('ppo.epochs', self.ppo.epochs >= 1, '>= 1'),
+            ('ppo.minibatches', self.ppo.minibatches >= 1, '>= 1'),
+            ('ppo.gamma', 0 < self.ppo.gamma <= 1, 'in (0, 1]'),
+            ('ppo.gae_lambda', 0 <= self.ppo.gae_lambda <= 1, 'in [0, 1]'),
+            ('ppo.clip', self.ppo.clip > 0, '> 0'),
+            ('ppo.clip_value', self.ppo.clip_value >= 0, '>= 0'),
+            ('ppo.vf_coef', self.ppo.vf_coef >= 0, '>= 0'),
+            ('ppo.ent_coef', self.ppo.ent_coef >= 0, '>= 0'),
+            ('ppo.lr', self.ppo.lr > 0, '> 0'),
+            ('ppo.max_grad_norm', self.ppo.max_grad_norm >= 0, '>= 0'),
+            ('ppo.critic', isinstance(self.ppo.critic.get('kind'), str) and set(
+                self.ppo.critic) <= {'kind', 'kwargs'}, 'a mapping {kind, kwargs}'),
+            ('ppo.checkpoint_every', self.ppo.checkpoint_every >= 1, '>= 1'),
         ]
         for key, ok, what in checks:
             if not ok:
                 raise ConfigError(f'{key} must be {what}, got {_get(self, key)!r}')
         for key in ('bc.lr', 'bc.lr_final', 'bc.weight_decay', 'bc.grad_clip',
-                    'dagger.beta0', 'dagger.beta_decay'):
+                    'dagger.beta0', 'dagger.beta_decay', 'ppo.gamma', 'ppo.gae_lambda',
+                    'ppo.clip', 'ppo.clip_value', 'ppo.vf_coef', 'ppo.ent_coef', 'ppo.lr',
+                    'ppo.max_grad_norm', 'ppo.log_std_init'):
             if not math.isfinite(_get(self, key)):
                 raise ConfigError(f'{key} must be finite, got {_get(self, key)!r}')
         train = (self.bc.seed_base, self.bc.seed_base + self.bc.demo_episodes

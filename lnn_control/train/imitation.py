@@ -355,7 +355,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
 
-    env = make_env(cfg.env.id, **cfg.env.kwargs)
+    env = make_env(cfg.env.id, perturb=cfg.env.perturb, **cfg.env.kwargs)
     expert = _expert(env, cfg, base_dir)
     obs_space, act_space, observer, actuator = spaces_of(env)
     path = DataPath(env.observation_space, cfg)
@@ -447,6 +447,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
                 bar.phase(f'round {round_index} validation')
                 result = evaluate(runtime_policy(model, obs_space, act_space, norm),
                                   cfg.env.id, episodes=cfg.eval.episodes, seed=cfg.eval.seed,
+                                  perturb=cfg.env.perturb,
                                   on_episode=lambda _: bar.done('episode'), **cfg.env.kwargs)
                 metric = result['metric']
                 row['val_success'] = result['success_rate']
@@ -493,7 +494,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
                 agents.append(('expert', expert))
             for who, agent in agents:
                 result = evaluate(agent, cfg.env.id, episodes=cfg.eval.test_episodes,
-                                  seed=cfg.eval.test_seed,
+                                  seed=cfg.eval.test_seed, perturb=cfg.env.perturb,
                                   on_episode=lambda _: bar.done('episode'), **kwargs)
                 test[who] = {k: result[k] for k in (
                     'metric', 'score', 'success_rate', 'collision_rate', 'mean_return',

@@ -1,0 +1,731 @@
+# Copyright 2026 The lnn_control Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Reinforcement learning: recurrent PPO with the real dt, for any Gymnasium task, no expert.
+
+Run it with ``lnn-control train config/train/halfcheetah_cfc.yaml`` (``method: ppo``, the
+``ppo:`` section of :class:`lnn_control.train.config.PPOConfig`). Proximal policy optimisation
+(Schulman et al., "Proximal policy optimization algorithms", 2017) for policies with memory,
+top to bottom:
+
+1. **The agent.** The actor is any registered model (CfC or LTC with an NCP or fully
+   connected wiring, GRU, LSTM, MLP) whose outputs are the mean of a Gaussian over the
+   normalised action (the action space mapped to [-1, 1]); its log-std is one learned number
+   per action, independent of the state. Not squashed: the deployed policy is the mean, and
+   the action the env executes is clipped to the bounds, in training exactly as the robot's
+   Actuator clips the mean, so what is optimised is what runs (a tanh squash would need a
+   log-det correction and would make the deterministic policy ``tanh(mean)``, another function
+   than the one trained to be sampled around). The critic is a separate network (``critic``:
+   an MLP on the observation by default, or a recurrent one with its own state): a tiny liquid
+   actor keeps all of its neurons for the policy, and the value's larger gradients never
+   disturb its dynamics (bench/rl.py measures both critics).
+2. **Rollouts.** ``envs`` envs (``gymnasium.vector``, sync or async) step ``rollout_steps``
+   times per update. Every step's elapsed time (``info['dt']``, the nominal period after a
+   reset) goes to the actor and a recurrent critic as the timespan, so a policy trained with
+   dt jitter handles irregular sampling. Observations are normalised by a running mean/std
+   (frozen into the policy file at save), rewards scaled by a running std of the discounted
+   return. The buffer stores each step's hidden states, so any chunk can be replayed from
+   where the rollout was. Episodes are reset with explicit seeds, one per episode.
+3. **Advantages.** GAE(lambda) (Schulman et al., "High-dimensional continuous control using
+   generalized advantage estimation", 2016); a truncated episode is bootstrapped with the
+   value of its last observation.
+4. **Updates.** The rollout is cut into chunks of ``chunk_len`` consecutive steps of one env,
+   a chunk ending early where an episode ends (the next starts from the zero state, as the
+   rollout did); each chunk is replayed with truncated BPTT from its stored start state, so
+   the replay reproduces the rollout's outputs (tested). ``epochs`` passes of ``minibatches``
+   minibatches of whole chunks: the clipped surrogate, a value loss (optionally clipped), an
+   entropy bonus, advantages normalised per minibatch, the global gradient norm clipped, the
+   learning rate annealed linearly.
+5. **The policy.** Evaluated on held-out seeds (``eval.test_seed``) through the numpy runtime
+   and saved as an ordinary policy file: the actor, the frozen normaliser, the action scaling,
+   provenance. It runs in ``lnn-control eval``, ``inspect``, ``export --onnx`` and in
+   ``lnn_controller`` like any other.
+
+Files in the output folder: ``<name>.safetensors``, ``log.csv`` (one row per update),
+``learning_curve.png``, TensorBoard scalars in ``tensorboard/`` (``tensorboard --logdir``),
+``config.yaml``, ``summary.json`` and ``checkpoint/`` every ``checkpoint_every`` updates:
+``--resume`` continues the exact same run (the envs are restored by replaying each one's
+episode from its seed and the actions taken), so an interrupted run ends where an
+uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import logging
+import math
+import os
+from pathlib import Path
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import gymnasium
+from lnn_control.envs.make import make_env
+from lnn_control.envs.make import nominal_dt
+from lnn_control.models.base import PolicyModel
+from lnn_control.models.policy import model_tensors
+from lnn_control.models.policy import save_policy
+from lnn_control.train import checkpoint as ckpt
+from lnn_control.train.config import ConfigError
+from lnn_control.train.config import TrainConfig
+from lnn_control.train.evaluate import evaluate
+from lnn_control.train.logs import write_yaml
+from lnn_control.train.policy_io import build_model
+from lnn_control.train.policy_io import runtime_policy
+from lnn_control.train.policy_io import spaces_of
+from lnn_control.train.progress import Progress
+import numpy as np
+import torch
+from torch import nn
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+__all__ = ['train', 'make_agent', 'Agent', 'Runner', 'RunningMeanStd', 'Rollout', 'collect', 'gae', 'chunks',
+           'batch', 'replay', 'policy_loss', 'value_loss', 'update']
+
+logger = logging.getLogger(__name__)
+EPISODE_SEEDS = 1_000_000     # training episodes reset with seeds from here on (eval: below)
+LOG_FIELDS = ('update', 'env_steps', 'wall_seconds', 'steps_per_second', 'collect_seconds',
+              'update_seconds', 'episode_return',
+              'episode_length', 'episodes', 'policy_loss', 'value_loss', 'entropy',
+              'approx_kl', 'clip_fraction', 'explained_variance', 'lr', 'log_std')
+
+
+# -- 1. running statistics ------------------------------------------------------------------
+class RunningMeanStd:
+    """Running mean and variance of batches (Chan et al.'s parallel update)."""
+
+    def __init__(self, shape: Tuple[int, ...] = ()) -> None:
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        """Fold in a batch ``x`` (N, *shape)."""
+        x = np.asarray(x, np.float64)
+        mean, var, n = x.mean(0), x.var(0), x.shape[0]
+        delta, total = mean - self.mean, self.count + n
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + var * n
+                    + delta ** 2 * self.count * n / total) / total
+        self.count = total
+
+    def std(self, eps: float = 1e-8) -> np.ndarray:
+        """Return the standard deviation (sqrt(var + eps))."""
+        return np.sqrt(self.var + eps)
+
+    def arrays(self, prefix: str) -> Dict[str, np.ndarray]:
+        """Return the state as named arrays (a checkpoint)."""
+        return {f'{prefix}mean': self.mean, f'{prefix}var': self.var,
+                f'{prefix}count': np.array([self.count])}
+
+    def load(self, arrays: Dict[str, np.ndarray], prefix: str) -> None:
+        """Restore :meth:`arrays`."""
+        self.mean = np.array(arrays[f'{prefix}mean'], np.float64)
+        self.var = np.array(arrays[f'{prefix}var'], np.float64)
+        self.count = float(arrays[f'{prefix}count'][0])
+
+
+# -- 2. the agent ---------------------------------------------------------------------------
+class Agent(nn.Module):
+    """
+    A Gaussian actor (any model; state-independent log-std) and a separate critic.
+
+    States are kept flat, (B, state_size) per network (the runtime layout), so a rollout can
+    store them and a chunk can start from them.
+    """
+
+    def __init__(self, actor: PolicyModel, critic: PolicyModel, log_std_init: float) -> None:
+        super().__init__()
+        self.actor, self.critic = actor, critic
+        self.log_std = nn.Parameter(torch.full((actor.output_size,), float(log_std_init)))
+
+    def initial_states(self, batch: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return zero flat states of the actor and the critic for ``batch`` envs."""
+        return (self.actor.flat_state(self.actor.initial_state(batch)),
+                self.critic.flat_state(self.critic.initial_state(batch)))
+
+    def forward(self, x: torch.Tensor, h_actor: torch.Tensor, h_critic: torch.Tensor,
+                dt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                           torch.Tensor]:
+        """Run (B, L, O) observations with (B, L) timespans from flat states: (mean, value, h')."""
+        mean, ha = self.actor(x, self.actor.unflat_state(h_actor), dt)        # (B, L, A)
+        value, hc = self.critic(x, self.critic.unflat_state(h_critic), dt)     # (B, L, 1)
+        return mean, value[..., 0], self.actor.flat_state(ha), self.critic.flat_state(hc)
+
+    def distribution(self, mean: torch.Tensor) -> torch.distributions.Normal:
+        """Return the action distribution around ``mean``."""
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
+
+# -- 3. rollouts ----------------------------------------------------------------------------
+@dataclasses.dataclass
+class Rollout:
+    """
+    One update's experience, arrays (T, E, ...): T steps of E envs.
+
+    ``obs`` normalised as the agent saw it, ``dt`` the timespan it got, ``actions`` the
+    sampled normalised actions (before clipping), ``logp`` their log-probabilities,
+    ``rewards`` scaled (with the bootstrap of truncated episodes folded in), ``dones`` an
+    episode ended after the step, ``values`` the critic's, ``h_actor``/``h_critic`` the flat
+    states *entering* each step, ``starts`` the step begins an episode.
+    """
+
+    obs: np.ndarray
+    dt: np.ndarray
+    actions: np.ndarray
+    logp: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    values: np.ndarray
+    h_actor: np.ndarray
+    h_critic: np.ndarray
+    starts: np.ndarray
+    last_values: np.ndarray
+
+
+class Runner:
+    """
+    The vector env, its normalisers and the agent's carried state between updates.
+
+    Episodes are reset with explicit seeds (``EPISODE_SEEDS + k`` for the k-th episode of the
+    run), and each env's actions since its episode began are kept, so a checkpoint can
+    restore every env exactly by replaying its episode (:meth:`restore`).
+    """
+
+    def __init__(self, cfg: TrainConfig, agent: Agent) -> None:
+        self.cfg, self.agent = cfg, agent
+        p = cfg.ppo
+        maker = functools.partial(make_env, cfg.env.id, perturb=cfg.env.perturb,
+                                  **cfg.env.kwargs)
+        vector = (gymnasium.vector.SyncVectorEnv if p.vector == 'sync'
+                  else functools.partial(gymnasium.vector.AsyncVectorEnv, context='forkserver'))
+        self.venv = vector([maker] * p.envs,
+                           autoreset_mode=gymnasium.vector.AutoresetMode.DISABLED)
+        self.n = p.envs
+        probe = maker()
+        self.nominal = nominal_dt(probe)
+        act_low = np.asarray(probe.action_space.low, np.float64)
+        act_high = np.asarray(probe.action_space.high, np.float64)
+        probe.close()
+        self.bounded = bool(np.isfinite(act_low).all() and np.isfinite(act_high).all())
+        self.act_mean = (act_high + act_low) / 2 if self.bounded else np.zeros_like(act_low)
+        self.act_std = (act_high - act_low) / 2 if self.bounded else np.ones_like(act_low)
+        shape = self.venv.single_observation_space.shape
+        self.obs_rms, self.ret_rms = RunningMeanStd(shape), RunningMeanStd(())
+        self.returns = np.zeros(self.n)
+        self.episodes = 0
+        self.episode_seed = np.zeros(self.n, dtype=np.int64)
+        self.history: List[List[np.ndarray]] = [[] for _ in range(self.n)]
+        self.ep_return = np.zeros(self.n)
+        self.ep_length = np.zeros(self.n, dtype=np.int64)
+        self.finished: List[Tuple[float, int]] = []       # (return, length) of ended episodes
+        self.obs = np.zeros((self.n, *shape))
+        self.dt = np.full(self.n, self.nominal)
+        self.h_actor, self.h_critic = agent.initial_states(self.n)
+
+    def _seeds(self, mask: np.ndarray) -> List[Optional[int]]:
+        seeds: List[Optional[int]] = [None] * self.n
+        for e in np.flatnonzero(mask):
+            seeds[e] = EPISODE_SEEDS + self.cfg.seed * 10_000_000 + self.episodes
+            self.episode_seed[e] = seeds[e]
+            self.history[e] = []
+            self.episodes += 1
+        return seeds
+
+    def start(self) -> None:
+        """Reset every env (the run's first episodes)."""
+        everyone = np.ones(self.n, dtype=bool)
+        self.obs, info = self.venv.reset(seed=self._seeds(everyone))
+        self.dt = self._dt(info, everyone)
+
+    def _dt(self, info: Dict[str, Any], mask: np.ndarray) -> np.ndarray:
+        dt = np.array(self.dt, dtype=np.float64)
+        if 'dt' in info:
+            have = info.get('_dt', np.ones(self.n, dtype=bool)) & mask
+            dt[have] = np.asarray(info['dt'], dtype=np.float64)[have]
+        dt[mask & ~np.isfinite(dt)] = self.nominal
+        return dt
+
+    def normalise(self, obs: np.ndarray) -> np.ndarray:
+        """Return observations as the agent sees them."""
+        if not self.cfg.ppo.norm_obs:
+            return np.asarray(obs, np.float32)
+        return ((obs - self.obs_rms.mean) / self.obs_rms.std()).astype(np.float32)
+
+    def env_action(self, u: np.ndarray) -> np.ndarray:
+        """Map normalised actions to the env's units (clipped to the bounds)."""
+        if self.bounded:
+            u = np.clip(u, -1.0, 1.0)
+        return u * self.act_std + self.act_mean
+
+    def step(self, u: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step every env; return (raw rewards, terminated, truncated, final observations)."""
+        action = self.env_action(u)
+        for e in range(self.n):
+            self.history[e].append(action[e].copy())
+        obs, reward, terminated, truncated, info = self.venv.step(action)
+        final = np.array(obs, copy=True)
+        done = terminated | truncated
+        self.dt = self._dt(info, np.ones(self.n, dtype=bool))
+        self.ep_return += reward
+        self.ep_length += 1
+        for e in np.flatnonzero(done):
+            self.finished.append((float(self.ep_return[e]), int(self.ep_length[e])))
+        self.ep_return[done], self.ep_length[done] = 0.0, 0
+        if done.any():
+            obs, reset_info = self.venv.reset(seed=self._seeds(done),
+                                              options={'reset_mask': done})
+            self.dt = np.where(done, self._dt(reset_info, done), self.dt)
+        self.obs = obs
+        return np.asarray(reward, np.float64), terminated, truncated, final
+
+    def scale(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """Scale rewards by the running std of the discounted return (VecNormalize's rule)."""
+        if not self.cfg.ppo.norm_reward:
+            return reward
+        self.returns = self.returns * self.cfg.ppo.gamma + reward
+        self.ret_rms.update(self.returns)
+        self.returns[done] = 0.0
+        return reward / self.ret_rms.std()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+        """Return arrays and JSON that restore this runner exactly (see :meth:`restore`)."""
+        arrays = {**self.obs_rms.arrays('obs_'), **self.ret_rms.arrays('ret_'),
+                  'returns': self.returns, 'h_actor': self.h_actor.numpy(),
+                  'h_critic': self.h_critic.numpy(), 'ep_return': self.ep_return,
+                  'episode_seed': self.episode_seed}
+        for e, actions in enumerate(self.history):
+            if actions:
+                arrays[f'history_{e}'] = np.stack(actions)
+        return arrays, {'episodes': self.episodes, 'ep_length': self.ep_length.tolist(),
+                        'finished': self.finished[-100:]}
+
+    def restore(self, arrays: Dict[str, np.ndarray], state: Dict[str, Any]) -> None:
+        """Rebuild every env's episode (reset with its seed, replay its actions) and stats."""
+        self.obs_rms.load(arrays, 'obs_')
+        self.ret_rms.load(arrays, 'ret_')
+        self.returns = np.array(arrays['returns'])
+        self.h_actor = torch.from_numpy(np.array(arrays['h_actor']))
+        self.h_critic = torch.from_numpy(np.array(arrays['h_critic']))
+        self.ep_return = np.array(arrays['ep_return'])
+        self.ep_length = np.asarray(state['ep_length'], dtype=np.int64)
+        self.episode_seed = np.array(arrays['episode_seed'], dtype=np.int64)
+        self.episodes, self.finished = state['episodes'], [tuple(f) for f in state['finished']]
+        history = [list(arrays.get(f'history_{e}', ())) for e in range(self.n)]
+        self._replay(history)
+
+    def _replay(self, history: List[List[np.ndarray]]) -> None:
+        """
+        Bring every env to where its episode was: reset with its seed, step its actions.
+
+        The replays run in lockstep and end together: an env with a shorter history starts
+        later and idles before (zero actions, reset whenever it ends), so one vector env, sync
+        or async, restores them all.
+        """
+        length = np.array([len(h) for h in history])
+        last = int(length.max())
+        begin = last - length
+        zero = np.zeros_like(self.act_mean)
+        ended = np.zeros(self.n, dtype=bool)
+        for t in range(last + 1):
+            starting = begin == t
+            if t == 0 or starting.any() or ended.any():
+                mask = np.ones(self.n, dtype=bool) if t == 0 else starting | ended
+                seeds = [int(self.episode_seed[e]) if starting[e] else None
+                         for e in range(self.n)]
+                obs, info = self.venv.reset(seed=seeds, options={'reset_mask': mask})
+                self.obs = np.where(mask.reshape(-1, *([1] * (obs.ndim - 1))), obs, self.obs)
+                self.dt = self._dt(info, mask)
+            if t == last:
+                break
+            action = np.stack([history[e][t - begin[e]] if t >= begin[e] else zero
+                               for e in range(self.n)])
+            obs, _, terminated, truncated, info = self.venv.step(action)
+            self.obs, self.dt = obs, self._dt(info, np.ones(self.n, dtype=bool))
+            ended = (terminated | truncated) & (t < begin - 1)
+            if ((terminated | truncated) & (t >= begin)).any():
+                raise RuntimeError('a replayed episode ended early: the env is not '
+                                   'deterministic given its seed and actions')
+        self.history = history
+
+
+def collect(runner: Runner, steps: int) -> Rollout:
+    """Run ``steps`` steps of every env with the agent sampling; return the rollout."""
+    agent, n = runner.agent, runner.n
+    obs_size = int(np.prod(runner.obs.shape[1:]))
+    buf = {'obs': np.zeros((steps, n, obs_size), np.float32),
+           'dt': np.zeros((steps, n), np.float32),
+           'actions': np.zeros((steps, n, agent.actor.output_size), np.float32),
+           'logp': np.zeros((steps, n), np.float32), 'rewards': np.zeros((steps, n)),
+           'dones': np.zeros((steps, n), bool), 'values': np.zeros((steps, n), np.float32),
+           'h_actor': np.zeros((steps, n, agent.actor.state_size), np.float32),
+           'h_critic': np.zeros((steps, n, agent.critic.state_size), np.float32),
+           'starts': np.zeros((steps, n), bool)}
+    fresh = np.array([len(h) == 0 for h in runner.history])
+    for t in range(steps):
+        if runner.cfg.ppo.norm_obs:
+            runner.obs_rms.update(np.asarray(runner.obs).reshape(n, -1))
+        x = runner.normalise(np.asarray(runner.obs).reshape(n, -1))
+        buf['obs'][t], buf['dt'][t], buf['starts'][t] = x, runner.dt, fresh
+        buf['h_actor'][t], buf['h_critic'][t] = runner.h_actor.numpy(), runner.h_critic.numpy()
+        with torch.no_grad():
+            mean, value, ha, hc = agent(torch.from_numpy(x)[:, None],
+                                        runner.h_actor, runner.h_critic,
+                                        torch.from_numpy(buf['dt'][t])[:, None])
+            dist = agent.distribution(mean[:, 0])
+            u = dist.sample()
+            buf['logp'][t] = dist.log_prob(u).sum(-1).numpy()
+        buf['actions'][t], buf['values'][t] = u.numpy(), value[:, 0].numpy()
+        reward, terminated, truncated, final = runner.step(u.numpy().astype(np.float64))
+        done = terminated | truncated
+        scaled = runner.scale(reward, done)
+        if truncated.any():
+            # A time limit is no terminal state: bootstrap with the value of the last obs.
+            xf = torch.from_numpy(runner.normalise(final.reshape(n, -1)))[:, None]
+            with torch.no_grad():
+                _, vf, _, _ = agent(xf, ha, hc, torch.from_numpy(runner.dt)[:, None].float())
+            scaled = scaled + runner.cfg.ppo.gamma * np.where(
+                truncated & ~terminated, vf[:, 0].numpy(), 0.0)
+        buf['rewards'][t], buf['dones'][t] = scaled, done
+        zero_a, zero_c = agent.initial_states(n)
+        keep = torch.from_numpy(~done)[:, None]
+        runner.h_actor = torch.where(keep, ha, zero_a)
+        runner.h_critic = torch.where(keep, hc, zero_c)
+        fresh = done
+    x = torch.from_numpy(runner.normalise(np.asarray(runner.obs).reshape(n, -1)))[:, None]
+    with torch.no_grad():
+        _, last, _, _ = agent(x, runner.h_actor, runner.h_critic,
+                              torch.from_numpy(runner.dt)[:, None].float())
+    return Rollout(**buf, last_values=last[:, 0].numpy())
+
+
+# -- 4. advantages --------------------------------------------------------------------------
+def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values: np.ndarray,
+        gamma: float, lam: float) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Generalised advantage estimates and returns, (T, E) each.
+
+    ``dones[t]``: the episode ended after step t (no value flows back across it).
+    """
+    steps = rewards.shape[0]
+    advantages = np.zeros_like(values, dtype=np.float64)
+    running = np.zeros_like(last_values, dtype=np.float64)
+    for t in reversed(range(steps)):
+        following = last_values if t == steps - 1 else values[t + 1]
+        alive = 1.0 - dones[t]
+        delta = rewards[t] + gamma * following * alive - values[t]
+        running = delta + gamma * lam * alive * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+# -- 5. chunks ------------------------------------------------------------------------------
+Chunk = Tuple[int, int, int, int]     # (env, first step, length, burn-in steps before it)
+
+
+def chunks(starts: np.ndarray, chunk_len: int, burn_in: int = 0) -> List[Chunk]:
+    """
+    Cut a rollout (T, E) into chunks (env, first step, length, burn-in).
+
+    A chunk has ``chunk_len`` steps at most and a new one begins wherever an episode starts
+    (its state is the zero state there, as in the rollout). ``burn_in`` steps before a chunk,
+    never across its episode's start nor before the rollout's first step, are replayed to
+    refresh the stored state with the current network, without loss (R2D2's burn-in).
+    """
+    steps, n = starts.shape
+    out = []
+    for e in range(n):
+        first, episode = 0, 0
+        for t in range(1, steps + 1):
+            if t == steps or t - first == chunk_len or starts[t, e]:
+                out.append((e, first, t - first, min(burn_in, first - episode)))
+                first = t
+                if t < steps and starts[t, e]:
+                    episode = t
+    return out
+
+
+def batch(roll: Rollout, items: Sequence[Chunk], adv: np.ndarray,
+          ret: np.ndarray) -> Dict[str, torch.Tensor]:
+    """
+    Gather chunks from the rollout as (B, L, ...) tensors: each row the chunk's burn-in and
+    its steps from the state stored where the row begins, padded at the end; ``mask`` marks
+    the chunk's own steps (the loss's), ``valid`` every replayed one.
+    """
+    length = max(pre + n for _, _, n, pre in items)
+    rows = len(items)
+    idx_t = np.zeros((rows, length), np.int64)
+    env = np.zeros((rows, length), np.int64)
+    mask = np.zeros((rows, length), bool)
+    begin = np.zeros(rows, np.int64)
+    for i, (e, first, n, pre) in enumerate(items):
+        begin[i] = first - pre
+        idx_t[i] = begin[i] + np.minimum(np.arange(length), pre + n - 1)
+        env[i], mask[i, pre:pre + n] = e, True
+    first_e = np.array([e for e, _, _, _ in items])
+
+    def take(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array[idx_t, env]))
+
+    return {'obs': take(roll.obs), 'dt': take(roll.dt), 'actions': take(roll.actions),
+            'logp': take(roll.logp), 'values': take(roll.values),
+            'adv': torch.from_numpy(adv[idx_t, env].astype(np.float32)),
+            'ret': torch.from_numpy(ret[idx_t, env].astype(np.float32)),
+            'mask': torch.from_numpy(mask),
+            'h_actor': torch.from_numpy(roll.h_actor[begin, first_e]),
+            'h_critic': torch.from_numpy(roll.h_critic[begin, first_e])}
+
+
+def replay(agent: Agent, mb: Dict[str, torch.Tensor]
+           ) -> Tuple[torch.distributions.Normal, torch.Tensor, torch.Tensor]:
+    """Replay a minibatch of chunks (:func:`batch`); return (distribution, log-prob, value)."""
+    mean, values, _, _ = agent(mb['obs'], mb['h_actor'], mb['h_critic'], mb['dt'])
+    dist = agent.distribution(mean)
+    return dist, dist.log_prob(mb['actions']).sum(-1), values
+
+
+# -- 6. losses ------------------------------------------------------------------------------
+def policy_loss(logp: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
+                clip: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return the clipped surrogate loss, the fraction of clipped ratios and approximate KL."""
+    log_ratio = logp - logp_old
+    ratio = log_ratio.exp()
+    surrogate = torch.max(-advantages * ratio,
+                          -advantages * ratio.clamp(1.0 - clip, 1.0 + clip))
+    with torch.no_grad():
+        clipped = ((ratio - 1.0).abs() > clip).float().mean()
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()     # Schulman's k3 estimator
+    return surrogate.mean(), clipped, approx_kl
+
+
+def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
+               clip: float) -> torch.Tensor:
+    """Return half the mean squared error of the values, clipped around the old ones if set."""
+    loss = (values - returns) ** 2
+    if clip > 0.0:
+        clipped = values_old + (values - values_old).clamp(-clip, clip)
+        loss = torch.max(loss, (clipped - returns) ** 2)
+    return 0.5 * loss.mean()
+
+
+def update(agent: Agent, optimizer: torch.optim.Optimizer, roll: Rollout, cfg: TrainConfig,
+           rng: np.random.Generator) -> Dict[str, float]:
+    """Run the PPO epochs on one rollout; return the last epoch's mean statistics."""
+    p = cfg.ppo
+    adv, ret = gae(roll.rewards, roll.values, roll.dones, roll.last_values, p.gamma,
+                   p.gae_lambda)
+    items = chunks(roll.starts, p.chunk_len, p.burn_in)
+    per = max(1, math.ceil(len(items) / p.minibatches))
+    stats: Dict[str, List[float]] = {k: [] for k in ('policy_loss', 'value_loss', 'entropy',
+                                                      'approx_kl', 'clip_fraction')}
+    for _ in range(p.epochs):
+        order = rng.permutation(len(items))
+        for at in range(0, len(items), per):
+            mb = batch(roll, [items[i] for i in order[at:at + per]], adv, ret)
+            dist, logp, values = replay(agent, mb)
+            m = mb['mask']
+            a = mb['adv'][m]
+            if p.norm_adv and a.numel() > 1:
+                a = (a - a.mean()) / (a.std() + 1e-8)
+            pg, clipped, kl = policy_loss(logp[m], mb['logp'][m], a, p.clip)
+            vl = value_loss(values[m], mb['values'][m], mb['ret'][m], p.clip_value)
+            entropy = dist.entropy().sum(-1)[m].mean()
+            loss = pg + p.vf_coef * vl - p.ent_coef * entropy
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if p.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
+            optimizer.step()
+            for key, value in (('policy_loss', pg), ('value_loss', vl), ('entropy', entropy),
+                               ('approx_kl', kl), ('clip_fraction', clipped)):
+                stats[key].append(float(value.detach()))
+    out = {k: float(np.mean(v[-max(1, len(v) // p.epochs):])) for k, v in stats.items()}
+    y, v = ret.reshape(-1), roll.values.reshape(-1)
+    out['explained_variance'] = float(1.0 - np.var(y - v) / np.var(y)) if np.var(y) > 0 else 0.0
+    return out
+
+
+# -- 7. logs --------------------------------------------------------------------------------
+def _write_curve(out: Path, rows: List[Dict[str, Any]], name: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    have = [r for r in rows if r.get('episode_return') not in (None, '')]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if have:
+        ax.plot([r['env_steps'] for r in have], [r['episode_return'] for r in have])
+    ax.set_xlabel('environment steps')
+    ax.set_ylabel('episode return (last 20 episodes)')
+    ax.set_title(name)
+    fig.tight_layout()
+    fig.savefig(out / 'learning_curve.png', dpi=100)
+    plt.close(fig)
+
+
+def _write_log(out: Path, rows: List[Dict[str, Any]]) -> None:
+    with open(out / 'log.csv', 'w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, '') for k in LOG_FIELDS})
+
+
+# -- 8. the training run --------------------------------------------------------------------
+def _check(cfg: TrainConfig, env: Any) -> None:
+    box = env.action_space
+    if not isinstance(box, gymnasium.spaces.Box) or len(box.shape) != 1:
+        raise ConfigError(f'ppo trains Gaussian policies over a vector action space; '
+                          f'{cfg.env.id} has {box}')
+    if len(env.observation_space.shape or ()) != 1:
+        raise ConfigError(f'ppo takes vector observations; {cfg.env.id} observes '
+                          f'{env.observation_space} (camera tasks train by imitation)')
+
+
+def make_agent(cfg: TrainConfig, env: Any) -> Agent:
+    """Build the agent of ``cfg`` (actor ``cfg.model``, critic ``cfg.ppo.critic``) for ``env``."""
+    _check(cfg, env)
+    shape = env.observation_space.shape
+    actor = build_model(cfg.model.kind, dict(cfg.model.kwargs), shape,
+                        int(np.prod(env.action_space.shape)))
+    critic = build_model(cfg.ppo.critic['kind'], dict(cfg.ppo.critic.get('kwargs', {})),
+                         shape, 1)
+    return Agent(actor, critic, cfg.ppo.log_std_init)
+
+
+def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = False,
+          progress: Optional[bool] = None, base_dir: Optional[str] = None) -> Path:
+    """
+    Train ``cfg`` with PPO (``cfg.ppo``) and write the policy file; return its path.
+
+    Args:
+        cfg: the run's configuration.
+        out: output folder (default ``cfg.resolved_out_dir()``).
+        resume: continue from the folder's checkpoint (refused if the config changed, but for
+            ``ppo.total_steps``, ``eval`` and ``threads``).
+        progress: show a progress bar (None: only on a terminal).
+        base_dir: unused (imitation's expert files); the same signature as every method.
+
+    """
+    out = Path(out) if out is not None else cfg.resolved_out_dir()
+    cfg = dataclasses.replace(cfg, out_dir=str(out))
+    ckpt_dir = out / ckpt.CHECKPOINT
+    if not resume and (ckpt_dir / 'LATEST').exists():
+        raise ConfigError(f'{out} holds a checkpoint of an earlier run: pass --resume to '
+                          f'continue it, or choose another --out')
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    p = cfg.ppo
+    probe = make_env(cfg.env.id, perturb=cfg.env.perturb, **cfg.env.kwargs)
+    _check(cfg, probe)
+    obs_space, act_space, observer, actuator = spaces_of(probe)
+    agent = make_agent(cfg, probe)
+    probe.close()
+    actor, critic = agent.actor, agent.critic
+    optimizer = torch.optim.Adam(agent.parameters(), lr=p.lr, eps=1e-5)
+    runner = Runner(cfg, agent)
+    batch_rng = np.random.default_rng([cfg.seed, 11])
+    per_update = p.envs * p.rollout_steps
+    updates = math.ceil(p.total_steps / per_update)
+    rows: List[Dict[str, Any]] = []
+    done, elapsed = 0, 0.0
+    if resume:
+        groups, state = ckpt.load_checkpoint(ckpt_dir)
+        changed = [k for k in ckpt.config_differences(state['config'], cfg.to_dict())
+                   if not k.startswith(('ppo.total_steps', 'eval', 'threads', 'out_dir'))]
+        if changed:
+            raise ConfigError(f'cannot resume {out}: {changed} differ from the checkpoint')
+        agent.load_state_dict(ckpt.state_dict(groups['agent']))
+        ckpt.load_optimizer(optimizer, groups['optimizer'], state['optimizer'])
+        runner.restore(groups['runner'], state['runner'])
+        torch.set_rng_state(torch.from_numpy(groups['rng']['torch']))
+        batch_rng.bit_generator.state = state['batch_rng']
+        rows, done, elapsed = state['rows'], state['update'], state['elapsed']
+        logger.info('resuming %s after update %d', out, done)
+    else:
+        runner.start()
+    write_yaml(out / 'config.yaml', cfg.to_dict())
+    from torch.utils.tensorboard import SummaryWriter
+    board = SummaryWriter(str(out / 'tensorboard'))
+    bar = Progress({'env_step': updates * per_update, 'episode': 2 * cfg.eval.test_episodes},
+                   enabled=progress, done={'env_step': done * per_update})
+    started = time.perf_counter() - elapsed
+    with logging_redirect_tqdm():
+        for index in range(done + 1, updates + 1):
+            if p.anneal_lr:
+                for group in optimizer.param_groups:
+                    group['lr'] = p.lr * (1.0 - (index - 1) / updates)
+            bar.phase(f'update {index}/{updates}')
+            tick = time.perf_counter()
+            roll = collect(runner, p.rollout_steps)
+            collected = time.perf_counter()
+            stats = update(agent, optimizer, roll, cfg, batch_rng)
+            recent = runner.finished[-20:]
+            row = {'update': index, 'env_steps': index * per_update,
+                   'wall_seconds': round(time.perf_counter() - started, 2),
+                   'steps_per_second': round(per_update / (time.perf_counter() - tick), 1),
+                   'collect_seconds': round(collected - tick, 3),
+                   'update_seconds': round(time.perf_counter() - collected, 3),
+                   'episode_return': (round(float(np.mean([r for r, _ in recent])), 3)
+                                      if recent else ''),
+                   'episode_length': (round(float(np.mean([n for _, n in recent])), 1)
+                                      if recent else ''),
+                   'episodes': runner.episodes, 'lr': optimizer.param_groups[0]['lr'],
+                   'log_std': float(agent.log_std.detach().mean()),
+                   **{k: round(v, 6) for k, v in stats.items()}}
+            rows.append(row)
+            for key, value in row.items():
+                if key not in ('update', 'env_steps') and value != '':
+                    board.add_scalar(f'ppo/{key}', float(value), row['env_steps'])
+            bar.done('env_step', per_update, sps=f'{row["steps_per_second"]:.0f}',
+                     ret=str(row['episode_return']))
+            if index % p.checkpoint_every == 0 or index == updates:
+                opt_arrays, opt_meta = ckpt.optimizer_arrays(optimizer)
+                runner_arrays, runner_state = runner.state()
+                ckpt.save_checkpoint(
+                    ckpt_dir, index,
+                    {'agent': model_tensors(agent), 'optimizer': opt_arrays,
+                     'runner': runner_arrays, 'rng': {'torch': torch.get_rng_state().numpy()}},
+                    {'update': index, 'config': cfg.to_dict(), 'rows': rows,
+                     'elapsed': time.perf_counter() - started, 'optimizer': opt_meta,
+                     'runner': runner_state, 'batch_rng': batch_rng.bit_generator.state})
+                _write_log(out, rows)
+                _write_curve(out, rows, cfg.name)
+        runner.venv.close()
+        board.close()
+        train_seconds = time.perf_counter() - started
+        norm = {'obs_mean': runner.obs_rms.mean.reshape(-1).tolist() if p.norm_obs else [],
+                'obs_std': runner.obs_rms.std().reshape(-1).tolist() if p.norm_obs else [],
+                'action_mean': runner.act_mean.tolist(), 'action_std': runner.act_std.tolist()}
+        test: Dict[str, Any] = {}
+        if cfg.eval.test_episodes > 0:
+            bar.phase('held-out test')
+            kwargs = (cfg.env.kwargs if cfg.eval.test_env_kwargs is None
+                      else cfg.eval.test_env_kwargs)
+            result = evaluate(runtime_policy(actor, obs_space, act_space, norm), cfg.env.id,
+                              episodes=cfg.eval.test_episodes, seed=cfg.eval.test_seed,
+                              perturb=cfg.env.perturb,
+                              on_episode=lambda _: bar.done('episode'), **kwargs)
+            test['policy'] = {k: result[k] for k in (
+                'metric', 'score', 'success_rate', 'collision_rate', 'mean_return',
+                'std_return', 'mean_seconds', 'episodes', 'seed', 'env_kwargs', 'metrics')}
+            logger.info('held-out test (seeds %d-%d): %s %.3f', cfg.eval.test_seed,
+                        cfg.eval.test_seed + cfg.eval.test_episodes - 1, result['metric'],
+                        result['score'])
+        bar.close()
+    provenance = {
+        'method': 'ppo (recurrent, real dt)', 'env': cfg.env.id, 'config': cfg.to_dict(),
+        'env_steps': updates * per_update, 'updates': updates, 'test': test,
+        'parameters': sum(q.numel() for q in actor.parameters() if q.requires_grad),
+        'critic_parameters': sum(q.numel() for q in critic.parameters()),
+        'train_seconds': round(train_seconds, 1),
+        'final_log_std': agent.log_std.detach().tolist(),
+    }
+    policy = save_policy(actor, out / f'{cfg.name}.safetensors', obs=obs_space,
+                         action=act_space, observer=observer, actuator=actuator,
+                         provenance=provenance, **norm)
+    ckpt.write_json(out / 'summary.json', {'policy': str(policy), **provenance})
+    return policy
