@@ -74,6 +74,10 @@ from pathlib import Path
 import time
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
 
+# mujoco picks its GL backend once, when first imported (gymnasium.envs.mujoco imports it):
+# lnn_control.envs, imported first, sets MUJOCO_GL=egl on a machine without a display so that
+# the camera env (PiBotLane-v0) renders offscreen; glfw, the default, needs a display.
+import lnn_control.envs  # noqa: F401,I100  isort: skip
 import gymnasium
 from gymnasium.envs.mujoco import MujocoEnv
 from gymnasium.wrappers import TimeLimit
@@ -393,21 +397,25 @@ class PerturbedMujocoEnv(gymnasium.Wrapper):
         reward = 0.0
         dropped = 0
         terminated = False
+        # An env that truncates itself on simulated time (PiBotLane-v0, made here without a
+        # step limit) ends the episode too, or a camera episode would never end.
+        cut = False
         info: Dict[str, Any] = {}
         try:
             while True:
                 end = self._tick + self._period()
                 if self._limit_ticks is not None:
                     end = min(end, max(self._limit_ticks, self._tick + 1))
-                while self._tick < end and not terminated:
+                while self._tick < end and not (terminated or cut):
                     while self._queue and self._queue[0][0] <= self._tick:
                         self._ctrl = self._queue.popleft()[1]
                     stop = min(end, self._queue[0][0]) if self._queue else end
                     base.frame_skip = stop - self._tick
-                    obs, r, terminated, _, info = base.step(self._ctrl)
+                    obs, r, terminated, cut, info = base.step(self._ctrl)
                     reward += float(r) * (stop - self._tick) / self.frame_skip
                     self._tick = stop
-                if terminated or self._out_of_time() or dropped >= MAX_DROPPED_IN_A_ROW:
+                if (terminated or cut or self._out_of_time()
+                        or dropped >= MAX_DROPPED_IN_A_ROW):
                     break
                 if p.drop > 0.0 and self._rng.random() < p.drop:
                     dropped += 1
@@ -415,7 +423,7 @@ class PerturbedMujocoEnv(gymnasium.Wrapper):
                 break
         finally:
             base.frame_skip = self.frame_skip    # others (experts, renderers) see the nominal
-        truncated = bool(not terminated and self._out_of_time())
+        truncated = bool(not terminated and (cut or self._out_of_time()))
         info = dict(info, dt=(self._tick - start) * self.timestep,
                     time=self._tick * self.timestep, dropped=dropped)
         return self._observe(obs), reward, bool(terminated), truncated, info
