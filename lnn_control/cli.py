@@ -70,14 +70,14 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps({'policies': policies, 'envs': envs, 'experts': experts},
                          indent=1, sort_keys=True))
         return 0
-    print('built-in policies (load_policy(NAME); held-out score from the file\'s provenance)')
+    print("built-in policies (load_policy(NAME); held-out score from the file's provenance)")
     for p in policies:
         print(f'  {p["name"]:<22} {p["kind"]:<5} {p["env"] or "-":<28} {p["score"]}')
     print('environments (gymnasium.make(ID) after import lnn_control.envs; lnn-control eval '
           'also takes any Gymnasium MuJoCo env)')
     for env_id, entry in envs.items():
         print(f'  {env_id:<28} {entry["entry_point"]} ({entry["max_episode_steps"]} steps)')
-    print("experts (lnn-control eval expert --env ID)")
+    print('experts (lnn-control eval expert --env ID)')
     for env_id, name in experts.items():
         print(f'  {env_id:<28} {name}')
     if missing:
@@ -487,7 +487,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def version() -> str:
-    """Return the installed lnn_control version (the package's own without metadata)."""
+    """Return the installed package's version; without package metadata, lnn_control's own."""
     from importlib import metadata
     try:
         return metadata.version('lnn_control')

@@ -226,6 +226,19 @@ class Recorder:
         return np.array([0.1, 0.0], dtype=np.float32)
 
 
+def test_an_env_that_truncates_itself_ends_its_episodes():
+    # PiBotLane-v0 ends an episode on its own time_limit; make_env sets no step limit.
+    env = make_env('lnn_control/PiBotLane-v0', time_limit=0.5)
+    env.reset(seed=0)
+    for steps in range(1, 40):
+        _, _, terminated, truncated, info = env.step(np.zeros(2, np.float32))
+        if terminated or truncated:
+            break
+    env.close()
+    assert truncated and not terminated and steps == 15
+    assert info['time'] == pytest.approx(0.5)
+
+
 def test_evaluate_passes_nominal_then_real_dt():
     recorder = Recorder()
     result = evaluate(recorder, NAV, episodes=2, seed=5, perturb='drop=0.3,jitter=0.3',

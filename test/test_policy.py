@@ -360,9 +360,11 @@ def test_nonfinite_stop_and_hold_skip_the_step(tmp_path, mode):
         got.append(policy.step(o, 0.1))
     np.testing.assert_array_equal(np.stack(got), expected)
     assert policy.skipped == 2
-    with pytest.raises(ValueError, match="nonfinite must be one of"):
+    policy.reset()                               # a new episode holds nothing of the last
+    assert policy.step(bad, 0.1).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match='nonfinite must be one of'):
         policy.nonfinite = 'ignore'
-    with pytest.raises(ValueError, match="nonfinite must be one of"):
+    with pytest.raises(ValueError, match='nonfinite must be one of'):
         load_policy(path, nonfinite='zero')
 
 

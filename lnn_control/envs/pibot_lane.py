@@ -340,8 +340,8 @@ def _gl_hint() -> str:
     wanted = os.environ.get('MUJOCO_GL', '')
     if wanted and wanted.lower() != loaded:
         # MUJOCO_GL was set after mujoco had been imported: it had no effect.
-        return (f"mujoco was imported before MUJOCO_GL was set to {wanted!r} and uses its "
-                f"{loaded!r} backend; set MUJOCO_GL={wanted} in the environment before "
+        return (f'mujoco was imported before MUJOCO_GL was set to {wanted!r} and uses its '
+                f'{loaded!r} backend; set MUJOCO_GL={wanted} in the environment before '
                 f'Python starts, or import lnn_control.envs before anything imports mujoco')
     return (f"mujoco's {loaded!r} GL backend failed; on a machine without a display set "
             f'MUJOCO_GL=egl (or osmesa) in the environment before mujoco is imported')

@@ -1,10 +1,10 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
-"""
+r"""
 Short, human-readable summaries of policy files (``lnn-control info`` and ``list``), torch-free.
 
     tensors, spec, path = read_policy_file('pibot_nav_cfc')
-    print('\\n'.join(describe_policy(tensors, spec, path)))
+    print('\n'.join(describe_policy(tensors, spec, path)))
 
 Per-element detail (a camera policy's 9,216 pixels) is summarised; ``lnn-control info --json``
 prints the whole metadata.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+import re
 from typing import Any, Dict, List, Mapping, Tuple
 
 from lnn_control.runtime.base import CELLS
@@ -23,6 +24,7 @@ from lnn_control.runtime.spec import SpaceSpec
 import numpy as np
 
 __all__ = ['describe_policy', 'describe_space', 'score_text', 'brief']
+
 
 def _number(value: float) -> str:
     return f'{value:g}' if math.isfinite(value) else ('-inf' if value < 0 else 'inf')
@@ -52,14 +54,22 @@ def _runs(space: SpaceSpec) -> List[Tuple[int, int]]:
     return runs
 
 
+def _numbered(names: List[str]) -> bool:
+    """Say whether ``names`` are one prefix with consecutive numbers (lidar_0, lidar_1, ...)."""
+    first = re.fullmatch(r'(.*?)(\d+)', names[0])
+    return first is not None and names == [f'{first.group(1)}{int(first.group(2)) + i}'
+                                           for i in range(len(names))]
+
+
 def describe_space(space: SpaceSpec, indent: int = 13) -> List[str]:
     """Return lines naming each element (runs of alike ones joined) with bounds and units."""
     if space.is_image:
         return [space.describe()]
     rows = []
     for start, end in _runs(space):
-        names = (space.names[start] if end - start == 1
-                 else f'{space.names[start]} .. {space.names[end - 1]} ({end - start})')
+        names = ', '.join(space.names[start:end])
+        if end - start > 2 and (len(names) > 40 or _numbered(space.names[start:end])):
+            names = f'{space.names[start]} .. {space.names[end - 1]} ({end - start})'
         bounds = f'{_number(space.low[start])} .. {_number(space.high[start])}'
         rows.append((names, bounds, space.units[start]))
     width = max(len(r[0]) for r in rows)
@@ -118,18 +128,18 @@ def describe_policy(tensors: Dict[str, np.ndarray], spec: PolicySpec, path: Path
             ('normaliser', _normaliser(spec.obs_mean, spec.obs_std)),
             ('action', '\n'.join(describe_space(spec.action))),
             ('observer', _observer(spec)),
-            ('actuator', brief(spec.actuator) if spec.actuator else 'none recorded (the '
-                         'action bounds above are the limits)'),
+            ('actuator', brief(spec.actuator) if spec.actuator
+             else 'none recorded (the action bounds above are the limits)'),
             ('env', spec.env_id or '-'),
             ('held-out', score_text(spec))]
     p = spec.trained
-    made = ' '.join(f'{word} {p[key]}' for word, key in (('by', 'method'), ('on', 'host'),
-                                                             ('as', 'user')) if p.get(key))
+    made = ' '.join(f'{word} {p[key]}' for word, key in (
+        ('by', 'method'), ('on', 'host'), ('as', 'user')) if p.get(key))
     versions = ', '.join(f'{word} {p[key]}' for word, key in (
         ('lnn_control', 'lnn_control_version'), ('torch', 'torch_version'),
         ('git', 'git_revision')) if p.get(key))
+    adapted = spec.provenance.get('adapted_from')
     rows += [(key, value) for key, value in (
         ('trained', f'{p.get("created", "")} {made}'.strip()), ('versions', versions),
-        ('command', str(p.get('command') or '')), ('adapted', str(spec.provenance.get('adapted_from') or '')))
-        if value]
+        ('command', str(p.get('command') or '')), ('adapted', str(adapted or ''))) if value]
     return [f'{key:<12} {value}' for key, value in rows]

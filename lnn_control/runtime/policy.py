@@ -327,7 +327,7 @@ class Policy:
 
     @property
     def nonfinite(self) -> str:
-        """What a NaN or inf observation does: 'raise', 'stop' or 'hold' (class docstring)."""
+        """Say what a NaN or inf observation does: 'raise', 'stop' or 'hold' (see the class)."""
         return self._nonfinite
 
     @nonfinite.setter
@@ -352,8 +352,9 @@ class Policy:
         return self.cell.neuron_labels()
 
     def reset(self) -> None:
-        """Zero the hidden state (start of an episode, or after a long sensor gap)."""
+        """Zero the hidden state and the held action (start of an episode, a long gap)."""
         self._h = self.cell.initial_state()
+        self._last = np.zeros_like(self._last)
 
     def step(self, obs: np.ndarray, dt: float) -> np.ndarray:
         """

@@ -8,11 +8,11 @@ A policy file stores one ``PolicySpec`` as JSON (see :mod:`lnn_control.runtime.p
 loads every file it can read correctly and refuses, with "newer ... upgrade lnn_control",
 every file it would misread:
 
-| version | what it adds | written for |
-|---|---|---|
-| 1 | per-element names, bounds and units of every space; per-element normalisers | vector observations |
-| 2 | image spaces described by ``shape``, ``dtype`` and one ``low``/``high``/``units`` | camera policies |
-|   | (no per-element names); a normaliser may be one number for every element | |
+- version 1 (vector policies): per-element names, bounds and units of every space, and
+  per-element normalisers;
+- version 2 (camera policies): adds image spaces, described by ``shape``, ``dtype`` and one
+  ``low``/``high``/``units`` for all pixels (no per-element names), and normalisers given as
+  one number for every element.
 
 A version-1 reader would take a version-2 image space's scalar bounds for malformed metadata or
 its missing normaliser for the identity, so image files are version 2; vector files stay
@@ -65,7 +65,7 @@ class SpaceSpec:
     Attributes:
         size: number of elements (the model's input or output size).
         names, low, high, units: per element, in C order of ``shape`` (bounds may be +-inf).
-            The constructor and ``from_json`` also take one value for every element.
+            The constructor and ``from_json`` also take one low, high or unit for all.
         shape: the array shape an env or a sensor gives, ``[size]`` for a vector (the
             default), ``[height, width, channels]`` for a camera frame (an image space).
         dtype: that array's numpy dtype name ('float32' default, 'uint8' for frames).
@@ -97,6 +97,8 @@ class SpaceSpec:
                     'low': lambda: [-math.inf] * self.size,
                     'high': lambda: [math.inf] * self.size,
                     'units': lambda: [''] * self.size}
+        if isinstance(self.names, str):
+            raise PolicyFormatError(f'space names must be a list, got {self.names!r}')
         for name, default in defaults.items():
             value = getattr(self, name)
             if isinstance(value, (str, int, float)) or len(value):
@@ -247,7 +249,7 @@ class PolicySpec:
 
     @property
     def file_version(self) -> int:
-        """The format version ``to_json`` writes: 2 with an image space, else 1."""
+        """Return the format version ``to_json`` writes: 2 with an image space, else 1."""
         if self.obs.is_image or self.action.is_image:
             return FORMAT_VERSION
         return _VECTOR_VERSION

@@ -77,8 +77,8 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple, U
 # mujoco picks its GL backend once, when first imported (gymnasium.envs.mujoco imports it):
 # lnn_control.envs, imported first, sets MUJOCO_GL=egl on a machine without a display so that
 # the camera env (PiBotLane-v0) renders offscreen; glfw, the default, needs a display.
-import lnn_control.envs  # noqa: F401,I100  isort: skip
-import gymnasium
+import lnn_control.envs  # noqa: F401  isort: skip
+import gymnasium  # noqa: I100  (after lnn_control.envs, see above)
 from gymnasium.envs.mujoco import MujocoEnv
 from gymnasium.wrappers import TimeLimit
 import mujoco

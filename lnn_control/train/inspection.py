@@ -110,7 +110,12 @@ class Episode:
 
 def policy_env_id(spec: PolicySpec) -> Optional[str]:
     """Return the env a policy was trained on, from its provenance (None if not recorded)."""
-    return spec.env_id
+    # An adapted policy (runtime.adapt) keeps its original's provenance as base_provenance.
+    provenance = spec.provenance.get('base_provenance') or spec.provenance
+    config = provenance.get('config') or {}
+    env = config.get('env') if isinstance(config, Mapping) else None
+    env_id = env.get('id') if isinstance(env, Mapping) else None
+    return str(env_id) if env_id else None
 
 
 def rollout(policy: Policy, env_id: str, episodes: int = 3, seed: int = 0,
