@@ -1,8 +1,10 @@
 # Copyright 2026 The lnn_control Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Reinforcement learning side by side: our recurrent PPO (``lnn_control.train.ppo``) with CfC,
-LTC, GRU, LSTM and MLP actors against stable-baselines3 PPO and sb3-contrib RecurrentPPO.
+Reinforcement learning side by side: our recurrent PPO against the stable-baselines3 anchors.
+
+Our PPO (``lnn_control.train.ppo``) trains CfC, LTC, GRU, LSTM and MLP actors; the anchors
+are stable-baselines3 PPO and sb3-contrib RecurrentPPO.
 
 Every run has the same env-step budget, the same number of envs (4, sync) and one torch
 thread; runs go ``--jobs`` at a time, one process each. The tasks are HalfCheetah-v5 with full

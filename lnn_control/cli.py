@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 __all__ = ['main', 'COMMANDS']
 
 Handler = Callable[[argparse.Namespace], int]
+SUITE_ENV = 'lnn_control/PiBotNav-v0'      # the robustness suite's env unless --env says
 COMMANDS: Dict[str, 'tuple[str, Callable[[argparse.ArgumentParser], None], Handler]'] = {}
 
 
@@ -35,24 +36,65 @@ def _info_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', action='store_true', help='print the metadata as JSON')
 
 
-@command('info', 'show what a policy file holds (torch-free)', _info_args)
+@command('info', 'summarise a policy file: model, observation and action spaces with '
+         'bounds and units, Observer and Actuator settings, training env, held-out score '
+         '(torch-free)', _info_args)
 def _info(args: argparse.Namespace) -> int:
-    from lnn_control.runtime.base import CELLS
+    from lnn_control.runtime.describe import describe_policy
     from lnn_control.runtime.policy import read_policy_file
     tensors, spec, path = read_policy_file(args.policy)
     if args.json:
         print(json.dumps(spec.to_json(), indent=2, sort_keys=True))
         return 0
-    cell = CELLS[spec.kind](spec.config, tensors)
-    print(f'policy     {path}')
-    print(f'model      {spec.kind} {json.dumps(spec.config, sort_keys=True)[:400]}')
-    print(f'obs        {spec.obs.size}: {", ".join(spec.obs.names)}')
-    print(f'action     {spec.action.size}: {", ".join(spec.action.names)}')
-    print(f'state      {cell.state_size} values')
-    print(f'parameters {sum(int(t.size) for t in tensors.values())}')
-    for key, value in sorted(spec.provenance.items()):
-        print(f'provenance {key}: {value}')
+    print('\n'.join(describe_policy(tensors, spec, path)))
     return 0
+
+
+def _list_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--json', action='store_true',
+                        help='print the lists as one JSON object instead')
+
+
+@command('list', 'list the built-in policies (env, held-out score), the registered env ids '
+         'and the experts', _list_args)
+def _list(args: argparse.Namespace) -> int:
+    from lnn_control.runtime.describe import score_text
+    from lnn_control.runtime.policy import builtin_policies, read_policy_file
+    policies = []
+    for name in builtin_policies():
+        _, spec, _ = read_policy_file(name)
+        policies.append({'name': name, 'kind': spec.kind, 'env': spec.env_id,
+                         'held_out': spec.held_out, 'score': score_text(spec)})
+    envs, experts, missing = _registered()
+    if args.json:
+        print(json.dumps({'policies': policies, 'envs': envs, 'experts': experts},
+                         indent=1, sort_keys=True))
+        return 0
+    print("built-in policies (load_policy(NAME); held-out score from the file's provenance)")
+    for p in policies:
+        print(f'  {p["name"]:<22} {p["kind"]:<5} {p["env"] or "-":<28} {p["score"]}')
+    print('environments (gymnasium.make(ID) after import lnn_control.envs; lnn-control eval '
+          'also takes any Gymnasium MuJoCo env)')
+    for env_id, entry in envs.items():
+        print(f'  {env_id:<28} {entry["entry_point"]} ({entry["max_episode_steps"]} steps)')
+    print('experts (lnn-control eval expert --env ID)')
+    for env_id, name in experts.items():
+        print(f'  {env_id:<28} {name}')
+    if missing:
+        print(f'  ({missing})')
+    return 0
+
+
+def _registered() -> 'tuple[dict, dict, str]':
+    """Return the env ids, the experts and why they are missing (no sim extra), if they are."""
+    try:
+        from lnn_control.envs import ENV_IDS, MAX_EPISODE_STEPS
+        from lnn_control.envs.experts import EXPERTS
+    except ImportError as exc:      # a robot: no simulator installed
+        return {}, {}, str(exc)
+    envs = {k: {'entry_point': v, 'max_episode_steps': MAX_EPISODE_STEPS[k]}
+            for k, v in ENV_IDS.items()}
+    return envs, {k: v.__name__ for k, v in sorted(EXPERTS.items())}, ''
 
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +128,8 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--policy', default='pibot_nav_cfc', help='policy for the ROS demo')
     parser.add_argument('--seed', type=int, default=None,
                         help='scene seed (default 7), or the --toy data seed (default 0)')
-    parser.add_argument('--obstacles', type=int, default=6)
+    parser.add_argument('--obstacles', type=int, default=6, metavar='N',
+                        help='obstacles in the ROS demo scene (default: %(default)s)')
     parser.add_argument('--out', default=None, help='output folder')
     parser.add_argument('--seconds', type=float, default=30.0,
                         help='--toy: training time budget per model')
@@ -139,8 +182,9 @@ def _train(args: argparse.Namespace) -> int:
 def _eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('policy', nargs='?', metavar='POLICY',
                         help="policy file, built-in name or 'expert' (not with --suite)")
-    parser.add_argument('--env', default='lnn_control/PiBotNav-v0', metavar='ID',
-                        help='Gymnasium id (default: %(default)s)')
+    parser.add_argument('--env', default=None, metavar='ID',
+                        help="Gymnasium id (default: the env in the policy's provenance; "
+                             f'{SUITE_ENV} for --suite)')
     parser.add_argument('--episodes', type=int, default=None, metavar='N',
                         help='episodes (per cell with --suite; default 10, suite 20)')
     parser.add_argument('--seed', type=int, default=10_000, metavar='S',
@@ -162,17 +206,32 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
                         help='suite worker processes (default: %(default)s)')
 
 
-@command('eval', 'evaluate a policy closed loop, or run the robustness suite', _eval_args)
+def _policy_env(policy: str) -> str:
+    """Return the env a policy file records in its provenance, or raise ValueError."""
+    if policy == 'expert':
+        raise ValueError('the expert needs --env ID (lnn-control list shows the experts)')
+    from lnn_control.runtime.policy import read_policy_file
+    _, spec, path = read_policy_file(policy)
+    if spec.env_id is None:
+        raise ValueError(f'{path.name} records no env in its provenance; give --env ID')
+    return spec.env_id
+
+
+@command('eval', 'evaluate a policy closed loop in its env (success rate or return over '
+         'seeded episodes, optionally perturbed), or run the robustness suite', _eval_args)
 def _eval(args: argparse.Namespace) -> int:
-    from lnn_control.train import evaluate as ev
-    from lnn_control.train import robustness as rb
     try:
+        if not args.suite and args.policy:
+            args.env = args.env or _policy_env(args.policy)
+        # After the policy file is read: a wrong name fails before the simulator loads.
+        from lnn_control.train import evaluate as ev
+        from lnn_control.train import robustness as rb
         if args.suite:
             if args.policy:
                 raise ValueError('give policies with --policies when running a --suite')
-            report = rb.run_suite(args.policies, args.env, episodes=args.episodes or 20,
-                                  seed=args.seed, grid=args.grid, out=args.out,
-                                  workers=args.workers)
+            report = rb.run_suite(args.policies, args.env or SUITE_ENV,
+                                  episodes=args.episodes or 20, seed=args.seed,
+                                  grid=args.grid, out=args.out, workers=args.workers)
             print(rb.suite_markdown(report), end='')
             print(f'wrote {args.out}/robustness.{{md,json,png}} '
                   f'({report["wall_seconds"]:.0f} s)')
@@ -388,8 +447,9 @@ def _setting_args(parser: argparse.ArgumentParser, target: str, skip: Sequence[s
                             help=f'{spec.describe(when=False)} (default: %(default)s)')
 
 
-@command('finetune', 'apply the online readout adaptation to recorded operator corrections '
-         'and save a new policy file (torch-free)', _finetune_args)
+@command('finetune', "adapt a policy's readout to an operator's recorded corrections "
+         '(the online adaptation of lnn_control.runtime.adapt, offline) and save a new policy '
+         'file (torch-free)', _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
     from lnn_control.runtime.adapt import (AdaptationConfig, default_adapted_path, finetune,
                                            read_corrections)
@@ -440,9 +500,24 @@ def _security(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def version() -> str:
+    """Return the installed package's version; without package metadata, lnn_control's own."""
+    from importlib import metadata
+    try:
+        return metadata.version('lnn_control')
+    except metadata.PackageNotFoundError:     # run from a source tree, not installed
+        import lnn_control
+        return lnn_control.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog='lnn-control', description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(
+        prog='lnn-control', description='Train, evaluate, inspect, export and deploy liquid '
+        'neural network controllers (CfC, LTC) for ROS 2 robots.',
+        epilog='lnn-control COMMAND --help describes each command.')
+    parser.add_argument('--version', action='version', version=f'lnn-control {version()}',
+                        help='print the lnn_control version and exit')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, (help_text, arguments, handler) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Camera policies: torch ConvPolicy vs the numpy runtime ConvCell, configs, training (issue 8)."""
 
+import json
 from pathlib import Path
 
 from lnn_control.models import load_model
@@ -13,11 +14,15 @@ from lnn_control.runtime import CELLS
 from lnn_control.runtime import load_policy
 from lnn_control.runtime import PolicyFormatError
 from lnn_control.runtime.conv import conv2d
+from lnn_control.runtime.policy import METADATA_KEY
 from lnn_control.runtime.policy import read_policy_file
 from lnn_control.runtime.policy import SpaceSpec
+from lnn_control.runtime.policy import tensor_digest
 from lnn_control.runtime.policy import write_policy_file
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
 import torch
 
 IMAGE = (24, 32, 3)
@@ -145,3 +150,92 @@ def test_lane_training_smoke(tmp_path: Path):
     frame = np.full((24, 32, 3), 90, np.float32).reshape(-1)
     action = policy.step(frame, 1 / 30)
     assert np.isfinite(action).all()
+
+
+def _raw_metadata(path):
+    with safe_open(str(path), 'np') as handle:
+        return json.loads(handle.metadata()[METADATA_KEY])
+
+
+def _camera_policy(tmp_path, name='cam'):
+    torch.manual_seed(5)
+    model = build_conv_policy(IMAGE, 'cfc', features=8, units=12)
+    return save_policy(model, tmp_path / f'{name}.safetensors', action={
+        'names': ['v', 'w'], 'units': ['m/s', 'rad/s'], 'low': [-0.22, -2.84],
+        'high': [0.22, 2.84]})
+
+
+def test_camera_policy_steps_on_the_frame_the_env_gives(tmp_path):
+    path = _camera_policy(tmp_path)
+    frames = np.random.default_rng(6).integers(0, 256, (6,) + IMAGE, dtype=np.uint8)
+    as_frame, as_float_frame, flat = (load_policy(path) for _ in range(3))
+    got = np.stack([as_frame.step(f, 1 / 30) for f in frames])       # (H, W, C) uint8
+    np.testing.assert_array_equal(
+        got, np.stack([flat.step(f.reshape(-1).astype(np.float32), 1 / 30) for f in frames]))
+    np.testing.assert_array_equal(
+        got, np.stack([as_float_frame.step(f.astype(np.float32), 1 / 30) for f in frames]))
+    with pytest.raises(ValueError, match=r'shape \(32, 24, 3\), the policy takes a camera '
+                                         r'frame \(24, 32, 3\) uint8 \(or \(2304,\) flat\)'):
+        as_frame.step(np.zeros((32, 24, 3), np.uint8), 1 / 30)
+    bad = frames[0].astype(np.float32)
+    bad[2, 3, 1] = np.nan
+    state = as_frame.state.copy()
+    with pytest.raises(ValueError, match=r'1 of 2304 elements: px\d+=nan'):
+        as_frame.step(bad, 1 / 30)
+    np.testing.assert_array_equal(as_frame.state, state)
+
+
+def test_camera_files_describe_the_image_compactly(tmp_path):
+    path = _camera_policy(tmp_path)
+    spec = load_policy(path).spec
+    assert (spec.obs.shape, spec.obs.dtype, spec.format_version) == ([24, 32, 3], 'uint8', 2)
+    assert spec.obs.names[:2] == ['px0', 'px1'] and len(spec.obs.names) == spec.obs.size
+    meta = _raw_metadata(path)
+    assert meta['format_version'] == 2       # an older reader refuses it: "newer ... upgrade"
+    assert meta['obs'] == {'size': 2304, 'shape': [24, 32, 3], 'dtype': 'uint8',
+                           'low': '-inf', 'high': 'inf', 'units': ''}
+    assert meta['obs_mean'] == 0.0 and meta['obs_std'] == 1.0
+    assert meta['action']['names'] == ['v', 'w']               # vectors keep every element
+    assert len(json.dumps(meta)) < 4000
+
+
+def test_version_1_camera_files_still_load(tmp_path):
+    """A camera policy written before version 2 (per-pixel metadata) loads as an image one."""
+    new = _camera_policy(tmp_path)
+    tensors, spec, _ = read_policy_file(new)
+    n = spec.obs.size
+    meta = dict(spec.to_json(), format_version=1, obs_mean=[0.0] * n, obs_std=[1.0] * n,
+                sha256=tensor_digest(tensors),
+                obs={'size': n, 'names': [f'px{i}' for i in range(n)], 'units': [''] * n,
+                     'low': [0.0] * n, 'high': [255.0] * n})
+    old = tmp_path / 'old.safetensors'
+    save_file(tensors, str(old), metadata={METADATA_KEY: json.dumps(meta)})
+    policy = load_policy(old)
+    assert policy.spec.format_version == 1
+    assert policy.spec.obs.shape == [24, 32, 3] and policy.spec.obs.high == [255.0] * n
+    frame = np.random.default_rng(7).integers(0, 256, IMAGE, dtype=np.uint8)
+    np.testing.assert_array_equal(policy.step(frame, 0.03), load_policy(new).step(frame, 0.03))
+    again = write_policy_file(tmp_path / 'again.safetensors', tensors, policy.spec)
+    assert _raw_metadata(again)['obs']['high'] == 255.0
+    header = {p: int.from_bytes(p.read_bytes()[:8], 'little') for p in (old, again)}
+    assert header[again] < header[old] / 20
+
+
+# SHA-256 of the shipped camera policies' tensors as trained: rewriting their metadata in the
+# compact version-2 form did not change a weight.
+SHIPPED_CAMERA = {
+    'pibot_lane_cnn_cfc': '7652567bba5123847cfc01a5943b4a2199a271f1b01172cb76f0cb747addee2a',
+    'pibot_lane_cnn_lstm': '8c180b9f2a43db91d39f543d8be036867ba21f7e622f891be9d0264228e3cb98',
+    'pibot_lane_cnn_mlp': '8b9a026c23643c2ca91c1e6220b4806136684be192ebf22b809f9e8a45931dfb',
+}
+
+
+@pytest.mark.parametrize('name', sorted(SHIPPED_CAMERA))
+def test_shipped_camera_policies_are_compact_with_their_weights_unchanged(name):
+    tensors, spec, path = read_policy_file(name)
+    assert tensor_digest(tensors) == SHIPPED_CAMERA[name]
+    assert (spec.obs.shape, spec.obs.dtype, spec.format_version) == ([48, 64, 3], 'uint8', 2)
+    weights = sum(t.nbytes for t in tensors.values())
+    assert path.stat().st_size < weights + 10_000    # was ~370 kB of per-pixel metadata
+    assert 'names' not in _raw_metadata(path)['obs']
+    assert spec.env_id == 'lnn_control/PiBotLane-v0' and spec.held_out['episodes'] >= 20

@@ -61,7 +61,7 @@ def test_parse_round_trips_and_accepts_aliases():
     assert Perturbation(gain=(1.0, 1.0)).is_clean
     assert Perturbation(mass=1.5).env_kwargs() == {'mass_scale': 1.5}
     assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain', 'lidar',
-                          'brightness', 'occlusion', 'textures'}
+                          'brightness', 'occlusion', 'textures', 'obs'}
     assert Perturbation.parse('textures=unseen,brightness=-40').env_kwargs(
         frozenset({'textures'})) == {'texture_set': 'unseen'}
 
@@ -227,6 +227,19 @@ class Recorder:
         assert obs.shape == (17,) and obs.dtype == np.float32
         self.dts.append(dt)
         return np.array([0.1, 0.0], dtype=np.float32)
+
+
+def test_an_env_that_truncates_itself_ends_its_episodes():
+    # PiBotLane-v0 ends an episode on its own time_limit; make_env sets no step limit.
+    env = make_env('lnn_control/PiBotLane-v0', time_limit=0.5)
+    env.reset(seed=0)
+    for steps in range(1, 40):
+        _, _, terminated, truncated, info = env.step(np.zeros(2, np.float32))
+        if terminated or truncated:
+            break
+    env.close()
+    assert truncated and not terminated and steps == 15
+    assert info['time'] == pytest.approx(0.5)
 
 
 def test_evaluate_passes_nominal_then_real_dt():

@@ -21,7 +21,9 @@ from lnn_control.runtime import load_policy
 from lnn_control.runtime import PolicyFormatError
 from lnn_control.runtime.policy import FORMAT_VERSION
 from lnn_control.runtime.policy import METADATA_KEY
+from lnn_control.runtime.policy import PolicySpec
 from lnn_control.runtime.policy import read_policy_file
+from lnn_control.runtime.policy import SpaceSpec
 from lnn_control.runtime.policy import tensor_digest
 from lnn_control.wirings import AutoNCP
 import numpy as np
@@ -74,7 +76,8 @@ def test_spec_and_provenance_survive(tmp_path):
                      action={'size': 2, 'names': ['v', 'w'], 'units': ['m/s', 'rad/s']},
                      provenance={'env': 'toy', 'seed': 3}, observer={'lidar_beams': 5})
     spec = load_policy(path).spec
-    assert spec.format_version == FORMAT_VERSION
+    assert spec.format_version == 1     # vector files stay version 1: older readers load them
+    assert spec.obs.shape == [5] and spec.obs.dtype == 'float32'
     assert spec.kind == 'cfc' and spec.config['units']['kind'] == 'auto_ncp'
     assert spec.obs.names == list('abcde') and spec.obs.high == [3.5] * 5
     assert spec.action.low == [-np.inf, -np.inf]  # unbounded survives JSON
@@ -277,3 +280,119 @@ def test_model_tensors_are_float32_state_dict(tmp_path):
     tensors = model_tensors(model)
     assert set(tensors) == set(model.state_dict())
     assert all(t.dtype == np.float32 for t in tensors.values())
+
+
+def test_step_takes_any_real_dtype_and_sequences(tmp_path):
+    _, path = _saved(tmp_path, obs_mean=[0.5, -1.0, 0.0, 2.0, 0.1])
+    runs = {}
+    rng = np.random.default_rng(3)
+    obs = rng.normal(size=(6, 5))                                     # float64, as gym gives
+    for kind, convert in (('float32', lambda o: o.astype(np.float32)),
+                          ('float64', lambda o: o), ('list', lambda o: o.tolist()),
+                          ('float16', lambda o: o.astype(np.float16).astype(np.float64))):
+        policy = load_policy(path)
+        runs[kind] = np.stack([policy.step(convert(o), 0.1) for o in obs])
+    np.testing.assert_allclose(runs['float64'], runs['float32'], atol=1e-6)
+    np.testing.assert_array_equal(runs['list'], runs['float64'])
+    assert runs['float64'].dtype == np.float32
+    policy = load_policy(path)
+    ints = policy.step(np.arange(5), 0.1)
+    policy.reset()
+    np.testing.assert_array_equal(ints, policy.step(np.arange(5, dtype=np.float32), 0.1))
+
+
+@pytest.mark.parametrize('shape', [(4,), (6,), (1, 5), (5, 1), (1,), ()])
+def test_wrong_observation_shape_names_the_expected_one(tmp_path, shape):
+    _, path = _saved(tmp_path, obs={'names': list('abcde')})
+    policy = load_policy(path)
+    policy.step(np.ones(5), 0.1)
+    state = policy.state.copy()
+    with pytest.raises(ValueError, match=r'shape \(.*\), the policy takes \(5,\): a, b, c, d, e'):
+        policy.step(np.ones(shape, np.float32), 0.1)
+    np.testing.assert_array_equal(policy.state, state)
+    with pytest.raises(ValueError, match='real numbers'):
+        policy.step(np.array(['1'] * 5), 0.1)
+
+
+def _clean_and_dirty(path, dirty_at=3):
+    """Actions of a run that never saw NaN, and the observations with a NaN one inserted."""
+    rng = np.random.default_rng(5)
+    obs = rng.normal(size=(8, 5))
+    clean = load_policy(path)
+    expected = np.stack([clean.step(o, 0.1) for o in obs])
+    bad = obs[dirty_at].copy()
+    bad[[1, 4]] = [np.nan, np.inf]
+    return obs, expected, bad
+
+
+def test_nonfinite_observation_is_refused_and_the_state_untouched(tmp_path):
+    _, path = _saved(tmp_path, obs={'names': ['lidar_0', 'lidar_1', 'v', 'w', 'goal_bearing']})
+    obs, expected, bad = _clean_and_dirty(path)
+    policy = load_policy(path)
+    got = []
+    for k, o in enumerate(obs):
+        if k == 3:
+            state, seen = policy.state.copy(), policy.last_observation
+            with pytest.raises(ValueError, match=r'2 of 5 elements: lidar_1=nan, '
+                                                 r'goal_bearing=inf; the state is unchanged'):
+                policy.step(bad, 0.1)
+            np.testing.assert_array_equal(policy.state, state)
+            np.testing.assert_array_equal(policy.last_observation, seen)
+        got.append(policy.step(o, 0.1))
+    np.testing.assert_array_equal(np.stack(got), expected)   # nothing poisoned, ever
+    with np.errstate(over='ignore'), pytest.raises(ValueError, match='beyond float32'):
+        policy.step(np.full(5, 1e39), 0.1)                      # inf once cast to float32
+
+
+@pytest.mark.parametrize('mode', ['stop', 'hold'])
+def test_nonfinite_stop_and_hold_skip_the_step(tmp_path, mode):
+    _, path = _saved(tmp_path, action_mean=[0.1, -0.2])
+    obs, expected, bad = _clean_and_dirty(path)
+    policy = load_policy(path, nonfinite=mode)
+    assert policy.step(bad, 0.1).tolist() == [0.0, 0.0]           # before any step: zero
+    got = []
+    for k, o in enumerate(obs):
+        if k == 3:
+            skipped = policy.step(bad, 0.1)
+            want = np.zeros(2) if mode == 'stop' else got[-1]
+            np.testing.assert_array_equal(skipped, want)
+            assert skipped.dtype == np.float32
+        got.append(policy.step(o, 0.1))
+    np.testing.assert_array_equal(np.stack(got), expected)
+    assert policy.skipped == 2
+    policy.reset()                               # a new episode holds nothing of the last
+    assert policy.step(bad, 0.1).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match='nonfinite must be one of'):
+        policy.nonfinite = 'ignore'
+    with pytest.raises(ValueError, match='nonfinite must be one of'):
+        load_policy(path, nonfinite='zero')
+
+
+def test_image_spaces_round_trip_through_their_compact_json():
+    space = SpaceSpec(12, shape=[2, 2, 3], dtype='uint8', low=0.0, high=255.0)
+    data = space.to_json()
+    assert data == {'size': 12, 'shape': [2, 2, 3], 'dtype': 'uint8', 'low': 0.0,
+                    'high': 255.0, 'units': ''}
+    assert SpaceSpec.from_json(json.loads(json.dumps(data))) == space
+    odd = SpaceSpec(12, shape=[2, 2, 3], names=[f'p{i}' for i in range(12)],
+                    high=list(range(1, 13)), units='lux')
+    back = SpaceSpec.from_json(json.loads(json.dumps(odd.to_json())))
+    assert back == odd and back.low == [-np.inf] * 12 and back.units == ['lux'] * 12
+    vector = SpaceSpec(3, names=['a', 'b', 'c'], low=[0.0] * 3, high=[np.inf] * 3)
+    assert vector.to_json()['names'] == ['a', 'b', 'c'] and not vector.is_image
+    assert SpaceSpec.from_json(json.loads(json.dumps(vector.to_json()))) == vector
+    for bad in ({'shape': [5, 3]}, {'shape': [-2, -6]}, {'dtype': 'pixel'}):
+        with pytest.raises(PolicyFormatError, match='shape|dtype'):
+            SpaceSpec(12, **bad)
+
+
+def test_files_get_the_lowest_version_that_describes_them():
+    def spec(obs):
+        return PolicySpec(kind='mlp', config={}, obs=obs, action=SpaceSpec(2))
+    assert spec(SpaceSpec(12)).to_json()['format_version'] == 1
+    image = spec(SpaceSpec(12, shape=[2, 2, 3], dtype='uint8')).to_json()
+    assert image['format_version'] == FORMAT_VERSION == 2
+    assert image['obs_mean'] == 0.0 and image['obs_std'] == 1.0
+    assert PolicySpec.from_json(image).obs_std == [1.0] * 12
+    with pytest.raises(PolicyFormatError, match='newer than this lnn_control supports'):
+        PolicySpec.from_json(dict(image, format_version=FORMAT_VERSION + 1))

@@ -33,7 +33,7 @@ TINY = {
 
 
 def tiny(**changes):
-    """The tiny config with ``section.key`` changes."""
+    """Return the tiny config with ``section.key`` changes."""
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY.items()}
     for key, value in changes.items():
         section, _, field = key.partition('.')

@@ -68,7 +68,6 @@ class Operator(TestNode):
         return msgs[-1].status[0] if msgs else None
 
 
-
 @pytest.fixture(scope='module')
 def rig(ros_env, tmp_path_factory):
     folder = tmp_path_factory.mktemp('goals')

@@ -106,6 +106,7 @@ class Operator(TestNode):
                m.status[0].name.startswith(CTL)][-1]
         return msg.status[0], {kv.key: kv.value for kv in msg.status[0].values}
 
+
 @pytest.fixture(scope='module')
 def rig(ros_env, tmp_path_factory):
     folder = tmp_path_factory.mktemp('live')

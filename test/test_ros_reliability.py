@@ -33,6 +33,7 @@ from geometry_msgs.msg import TwistStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from lifecycle_msgs.srv import GetState
+from lnn_control.runtime.policy import FORMAT_VERSION
 from lnn_control.runtime.policy import load_policy
 from lnn_control.runtime.policy import METADATA_KEY
 from lnn_control.runtime.policy import read_policy_file
@@ -166,7 +167,7 @@ def bad_policy_files(folder):
     shaped[name] = np.zeros(tensors[name].shape[:-1] + (tensors[name].shape[-1] + 1,),
                             dtype=np.float32)
     files['shape'] = (_write(folder / 'shape.safetensors', shaped, meta), 'shape')
-    newer = dict(meta, format_version=meta['format_version'] + 1)
+    newer = dict(meta, format_version=FORMAT_VERSION + 1)   # vector files are written as 1
     files['version'] = (_write(folder / 'version.safetensors', tensors, newer), 'newer')
     with open(folder / 'pickled.safetensors', 'wb') as handle:
         pickle.dump({'weights': [1.0, 2.0]}, handle, protocol=4)

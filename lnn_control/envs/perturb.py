@@ -553,29 +553,32 @@ class PerturbedMujocoEnv(gymnasium.Wrapper):
         reward = 0.0
         dropped = 0
         terminated = False
+        # A base env that truncates itself (a MujocoEnv with its own time limit) ends the
+        # episode too.
+        cut = False
         info: Dict[str, Any] = {}
         try:
             while True:
                 end = self._tick + self._clock.period(self._rng)
                 if self._limit_ticks is not None:
                     end = min(end, max(self._limit_ticks, self._tick + 1))
-                while self._tick < end and not terminated:
+                while self._tick < end and not (terminated or cut):
                     due = self._delay.pop_due(self._tick)
                     if due is not None:
                         self._ctrl = due
                     nxt = self._delay.next_due()
                     stop = end if nxt is None else min(end, nxt)
                     base.frame_skip = stop - self._tick
-                    obs, r, terminated, _, info = base.step(self._ctrl)
+                    obs, r, terminated, cut, info = base.step(self._ctrl)
                     reward += float(r) * (stop - self._tick) / self.frame_skip
                     self._tick = stop
-                if terminated or self._out_of_time() or not self._clock.lost(self._rng,
-                                                                             dropped):
+                if (terminated or cut or self._out_of_time()
+                        or not self._clock.lost(self._rng, dropped)):
                     break
                 dropped += 1
         finally:
             base.frame_skip = self.frame_skip    # others (experts, renderers) see the nominal
-        truncated = bool(not terminated and self._out_of_time())
+        truncated = bool(not terminated and (cut or self._out_of_time()))
         info = dict(info, dt=(self._tick - start) * self.timestep,
                     time=self._tick * self.timestep, dropped=dropped)
         return self._observe(obs), reward, bool(terminated), truncated, info

@@ -111,8 +111,8 @@ from lnn_control.envs.experts import Expert
 from lnn_control.envs.lane_track import FLOOR_HALF
 from lnn_control.envs.lane_track import make_track
 from lnn_control.envs.lane_track import paint_track
-from lnn_control.envs.lane_track import Track
 from lnn_control.envs.lane_track import TEXTURE_SETS
+from lnn_control.envs.lane_track import Track
 from lnn_control.envs.perturb import check_knob
 from lnn_control.envs.perturb import DelayLine
 from lnn_control.envs.perturb import StepClock
@@ -157,6 +157,23 @@ class LaneState(RobotState):
     progress: float
     track: Track
     time: float
+
+
+def _gl_hint() -> str:
+    """Say why mujoco's GL backend cannot render here, and how to choose another."""
+    try:
+        from mujoco import gl_context
+        loaded = str(gl_context.GLContext.__module__).rpartition('.')[2]
+    except (ImportError, AttributeError):
+        loaded = 'unknown'
+    wanted = os.environ.get('MUJOCO_GL', '')
+    if wanted and wanted.lower() != loaded:
+        # MUJOCO_GL was set after mujoco had been imported: it had no effect.
+        return (f'mujoco was imported before MUJOCO_GL was set to {wanted!r} and uses its '
+                f'{loaded!r} backend; set MUJOCO_GL={wanted} in the environment before '
+                f'Python starts, or import lnn_control.envs before anything imports mujoco')
+    return (f"mujoco's {loaded!r} GL backend failed; on a machine without a display set "
+            f'MUJOCO_GL=egl (or osmesa) in the environment before mujoco is imported')
 
 
 class PiBotLaneExpert(Expert):
@@ -309,10 +326,8 @@ class PiBotLaneEnv(PiBotBase):
             try:
                 renderer = mujoco.Renderer(self.model, height, width)
             except Exception as exc:   # mujoco raises FatalError or ImportError by backend
-                raise RuntimeError(
-                    f'cannot render the camera offscreen ({exc}); on a machine without a '
-                    f'display set MUJOCO_GL=egl (or osmesa) before mujoco is imported '
-                    f'(MUJOCO_GL is {os.environ.get("MUJOCO_GL")!r})') from exc
+                raise RuntimeError(f'cannot render the camera offscreen ({exc}); '
+                                   f'{_gl_hint()}') from exc
             self._renderers[name] = renderer
             self._uploaded[name] = False
         if not self._uploaded[name]:

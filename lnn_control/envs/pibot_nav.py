@@ -168,13 +168,13 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from gymnasium import spaces
 from gymnasium.envs.mujoco import MujocoEnv
-from lnn_control.envs.perturb import check_knob
-from lnn_control.envs.perturb import DelayLine
-from lnn_control.envs.perturb import StepClock
 from lnn_control.envs.nav_scene import ARENA_HALF
 from lnn_control.envs.nav_scene import OBSTACLE_SLOTS as _OBSTACLE_SLOTS
 from lnn_control.envs.nav_scene import ROBOT_RADIUS
 from lnn_control.envs.nav_scene import sample_layout
+from lnn_control.envs.perturb import check_knob
+from lnn_control.envs.perturb import DelayLine
+from lnn_control.envs.perturb import StepClock
 from lnn_control.envs.pibot_base import PiBotBase
 from lnn_control.envs.pibot_base import RobotState
 from lnn_control.envs.pibot_base import sim_path

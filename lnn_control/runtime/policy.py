@@ -17,9 +17,6 @@ damaged file is refused rather than run.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from dataclasses import field
 import hashlib
 import json
 import math
@@ -30,143 +27,22 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 from lnn_control.runtime.base import Cell
 from lnn_control.runtime.base import CELLS
 from lnn_control.runtime.base import PolicyFormatError
+from lnn_control.runtime.spec import as_image
+from lnn_control.runtime.spec import FORMAT_VERSION
+from lnn_control.runtime.spec import PolicySpec
+from lnn_control.runtime.spec import SpaceSpec
 import numpy as np
 
 __all__ = ['FORMAT_VERSION', 'METADATA_KEY', 'SpaceSpec', 'PolicySpec', 'Policy',
            'load_policy', 'read_policy_file', 'write_policy_file', 'builtin_policies',
            'tensor_digest', 'NeuronReport']
 
-FORMAT_VERSION = 1
 METADATA_KEY = 'lnn_control'
 SUFFIXES = ('.safetensors', '.npz')
 _NPZ_METADATA = '__lnn_control_metadata__'
 _BUILTIN_DIR = Path(__file__).resolve().parent.parent / 'policies'
 _PICKLE_MAGIC = (b'\x80\x02', b'\x80\x03', b'\x80\x04', b'\x80\x05')
 _ZIP_MAGIC = b'PK\x03\x04'
-
-
-@dataclass
-class SpaceSpec:
-    """A box space: per-element names, bounds and units (bounds may be +-inf)."""
-
-    size: int
-    names: List[str] = field(default_factory=list)
-    low: List[float] = field(default_factory=list)
-    high: List[float] = field(default_factory=list)
-    units: List[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.size = int(self.size)
-        if self.size < 1:
-            raise PolicyFormatError(f'a space needs size >= 1, got {self.size}')
-        if not self.names:
-            self.names = [f'x{i}' for i in range(self.size)]
-        if not self.low:
-            self.low = [-math.inf] * self.size
-        if not self.high:
-            self.high = [math.inf] * self.size
-        if not self.units:
-            self.units = [''] * self.size
-        self.low = [float(v) for v in self.low]
-        self.high = [float(v) for v in self.high]
-        for name in ('names', 'low', 'high', 'units'):
-            if len(getattr(self, name)) != self.size:
-                raise PolicyFormatError(f'space {name} has {len(getattr(self, name))} '
-                                        f'entries for size {self.size}')
-
-    def to_json(self) -> Dict[str, Any]:
-        # JSON has no inf: keep bounds as strings where they are not finite.
-        return {'size': self.size, 'names': list(self.names), 'units': list(self.units),
-                'low': [v if math.isfinite(v) else repr(v) for v in self.low],
-                'high': [v if math.isfinite(v) else repr(v) for v in self.high]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> 'SpaceSpec':
-        return cls(size=data['size'], names=list(data.get('names', [])),
-                   low=[float(v) for v in data.get('low', [])],
-                   high=[float(v) for v in data.get('high', [])],
-                   units=list(data.get('units', [])))
-
-
-@dataclass
-class PolicySpec:
-    """
-    Everything a policy file says about its policy, beside the weights.
-
-    Attributes:
-        kind: model registry name ('cfc', 'ltc', 'mlp', 'gru', 'lstm').
-        config: the model's constructor arguments (``get_config()``), wiring included.
-        obs: observation space (the model input, before normalisation).
-        action: action space (the model output, after de-normalisation).
-        obs_mean, obs_std: the normaliser, ``x = (obs - obs_mean) / obs_std``.
-        action_mean, action_std: ``action = y * action_std + action_mean``.
-        observer, actuator: configs of the shared Observer/Actuator (may be empty).
-        provenance: who trained it on what, when, with which command and code version.
-        format_version: the file format version the spec was written with.
-
-    """
-
-    kind: str
-    config: Dict[str, Any]
-    obs: SpaceSpec
-    action: SpaceSpec
-    obs_mean: List[float] = field(default_factory=list)
-    obs_std: List[float] = field(default_factory=list)
-    action_mean: List[float] = field(default_factory=list)
-    action_std: List[float] = field(default_factory=list)
-    observer: Dict[str, Any] = field(default_factory=dict)
-    actuator: Dict[str, Any] = field(default_factory=dict)
-    provenance: Dict[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    def __post_init__(self) -> None:
-        for name, size, default in (('obs_mean', self.obs.size, 0.0),
-                                    ('obs_std', self.obs.size, 1.0),
-                                    ('action_mean', self.action.size, 0.0),
-                                    ('action_std', self.action.size, 1.0)):
-            values = [float(v) for v in (getattr(self, name) or [default] * size)]
-            if len(values) != size:
-                raise PolicyFormatError(f'{name} has {len(values)} entries, expected {size}')
-            if not all(math.isfinite(v) for v in values):
-                raise PolicyFormatError(f'{name} holds non-finite values')
-            setattr(self, name, values)
-        for name in ('obs_std', 'action_std'):
-            if min(getattr(self, name)) <= 0.0:
-                raise PolicyFormatError(f'{name} must be > 0 everywhere')
-
-    def to_json(self) -> Dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data['obs'] = self.obs.to_json()
-        data['action'] = self.action.to_json()
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> 'PolicySpec':
-        if not isinstance(data, Mapping):
-            raise PolicyFormatError('policy metadata is not a JSON object')
-        version = data.get('format_version')
-        if not isinstance(version, int):
-            raise PolicyFormatError(f'policy metadata has no integer format_version '
-                                    f'(got {version!r})')
-        if version > FORMAT_VERSION:
-            raise PolicyFormatError(
-                f'policy file format version {version} is newer than this lnn_control '
-                f'supports ({FORMAT_VERSION}); upgrade lnn_control to load it')
-        if version < 1:
-            raise PolicyFormatError(f'invalid policy format version {version}')
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = [k for k in ('kind', 'config', 'obs', 'action') if k not in data]
-        if missing:
-            raise PolicyFormatError(f'policy metadata lacks {missing}')
-        try:
-            kwargs = {k: v for k, v in data.items() if k in known}
-            kwargs['obs'] = SpaceSpec.from_json(data['obs'])
-            kwargs['action'] = SpaceSpec.from_json(data['action'])
-            return cls(**kwargs)
-        except (TypeError, KeyError, ValueError) as exc:
-            if isinstance(exc, PolicyFormatError):
-                raise
-            raise PolicyFormatError(f'policy metadata is malformed: {exc}') from None
 
 
 def tensor_digest(tensors: Mapping[str, np.ndarray]) -> str:
@@ -400,9 +276,29 @@ class Policy:
     ``step(obs, dt)`` normalises the observation, advances the cell by ``dt`` seconds and
     returns the de-normalised action (float32, shape (action_size,)). ``state`` is the flat
     neuron state (a view: copy it to keep it), ``reset()`` zeroes it, ``spec`` is the metadata.
+
+    ``obs`` is what the env or the Observer gives: a vector of ``spec.obs.size`` numbers of
+    any real dtype (float32 is used as it is, others are cast while normalising, without a
+    copy), or for a camera policy the frame itself, ``spec.obs.shape`` (height, width, 3)
+    uint8 (or the same numbers flattened). Any other shape is a ValueError naming the expected
+    and the given shape.
+
+    ``nonfinite`` says what a NaN or inf in ``obs`` does (a lidar's no-return, a failed
+    driver); the hidden state is never touched by such an observation:
+
+    - ``'raise'`` (default): ValueError naming the offending elements.
+    - ``'stop'``: what the ROS controller does with a non-finite observation: the step is
+      skipped (state and last observation kept) and the action is zero, the stop command.
+    - ``'hold'``: the step is skipped and the last action is returned again (zero before the
+      first step), as when a sensor message is lost.
+
+    ``skipped`` counts the observations ``'stop'`` and ``'hold'`` skipped.
     """
 
-    def __init__(self, cell: Cell, spec: PolicySpec, source: str = '') -> None:
+    NONFINITE = ('raise', 'stop', 'hold')
+
+    def __init__(self, cell: Cell, spec: PolicySpec, source: str = '', *,
+                 nonfinite: str = 'raise') -> None:
         if cell.input_size != spec.obs.size:
             raise PolicyFormatError(f'model takes {cell.input_size} inputs but the observation '
                                     f'space has {spec.obs.size}')
@@ -412,12 +308,33 @@ class Policy:
         self.cell = cell
         self.spec = spec
         self.source = source
+        self.nonfinite = nonfinite
+        self.skipped = 0
         self._obs_mean = np.asarray(spec.obs_mean, dtype=np.float32)
         self._obs_scale = (1.0 / np.asarray(spec.obs_std, dtype=np.float64)).astype(np.float32)
         self._act_mean = np.asarray(spec.action_mean, dtype=np.float32)
         self._act_std = np.asarray(spec.action_std, dtype=np.float32)
+        # Two input buffers: a step normalises into the spare one and swaps only once the
+        # observation is accepted, so a refused one leaves last_observation as it was.
         self._x = np.zeros(cell.input_size, dtype=np.float32)
+        self._spare = np.zeros(cell.input_size, dtype=np.float32)
+        self._flat = (cell.input_size,)
+        # A spec built by hand with a camera policy's flat space still takes the frame.
+        self._space = spec.obs if spec.obs.is_image else as_image(spec.obs, spec.config)
+        self._shape = tuple(self._space.shape)
         self._h = cell.initial_state()
+        self._last = np.zeros(cell.output_size, dtype=np.float32)
+
+    @property
+    def nonfinite(self) -> str:
+        """Say what a NaN or inf observation does: 'raise', 'stop' or 'hold' (see the class)."""
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value: str) -> None:
+        if value not in self.NONFINITE:
+            raise ValueError(f'nonfinite must be one of {self.NONFINITE}, got {value!r}')
+        self._nonfinite = value
 
     @property
     def state(self) -> np.ndarray:
@@ -435,17 +352,75 @@ class Policy:
         return self.cell.neuron_labels()
 
     def reset(self) -> None:
-        """Zero the hidden state (start of an episode, or after a long sensor gap)."""
+        """Zero the hidden state and the held action (start of an episode, a long gap)."""
         self._h = self.cell.initial_state()
+        self._last = np.zeros_like(self._last)
 
     def step(self, obs: np.ndarray, dt: float) -> np.ndarray:
-        """Advance by ``dt`` seconds (finite, > 0) on observation ``obs``; return the action."""
-        if not dt > 0.0 or not math.isfinite(dt):
+        """
+        Advance by ``dt`` seconds on observation ``obs``; return the action.
+
+        Args:
+            obs: (obs_size,) of any real dtype, or a camera policy's (height, width, 3) frame.
+            dt: elapsed time since the previous observation (s), finite and > 0.
+
+        Returns:
+            (action_size,) float32.
+
+        Raises:
+            ValueError: a bad ``dt``, an ``obs`` of another shape, or (``nonfinite='raise'``)
+                NaN or inf in ``obs``; the state is unchanged.
+
+        """
+        if not 0.0 < dt < math.inf:                     # NaN fails it too
             raise ValueError(f'dt must be finite and > 0, got {dt!r}')
-        np.subtract(obs, self._obs_mean, out=self._x)
-        self._x *= self._obs_scale
-        y, self._h = self.cell.step(self._x, self._h, float(dt))
-        return y * self._act_std + self._act_mean
+        if getattr(obs, 'shape', None) != self._flat:
+            obs = self._flatten(obs)
+        x = self._spare
+        try:
+            np.subtract(obs, self._obs_mean, out=x)      # casts any real dtype, no copy
+        except TypeError:                                # strings, objects, complex
+            raise ValueError(f'observation must be real numbers, got dtype '
+                             f'{np.asarray(obs).dtype}') from None
+        x *= self._obs_scale
+        # One dot product (the cheapest reduction) is non-finite iff an element is, or the
+        # values are beyond ~1e19: then the element-wise check decides.
+        if not math.isfinite(x.dot(x)) and not np.isfinite(x).all():
+            return self._refuse(obs)
+        self._x, self._spare = x, self._x
+        y, self._h = self.cell.step(x, self._h, float(dt))
+        action = y * self._act_std
+        action += self._act_mean
+        self._last = action
+        return action
+
+    def _flatten(self, obs: Any) -> np.ndarray:
+        """Return ``obs`` as a flat (obs_size,) array (a view where possible), or raise."""
+        arr = np.asarray(obs)
+        if arr.dtype.kind not in 'biuf':
+            raise ValueError(f'observation must be real numbers, got dtype {arr.dtype}')
+        if arr.shape == self._shape or arr.shape == self._flat:
+            return arr.reshape(self._flat)
+        space = self._space
+        what = (f'a camera frame {self._shape} {space.dtype} (or {self._flat} flat)'
+                if space.is_image else f'{self._flat}: {", ".join(space.names)}')
+        raise ValueError(f'observation has shape {arr.shape}, the policy takes {what}')
+
+    def _refuse(self, obs: np.ndarray) -> np.ndarray:
+        """Handle a non-finite observation as ``nonfinite`` says; the state stays as it was."""
+        if self._nonfinite == 'raise':
+            bad = np.flatnonzero(~np.isfinite(self._spare))
+            values = np.asarray(obs, dtype=np.float64).reshape(-1)
+            shown = ', '.join(f'{self._space.names[i]}={float(values[i])}' for i in bad[:8])
+            more = f' and {bad.size - 8} more' if bad.size > 8 else ''
+            raise ValueError(f'observation holds NaN or inf (or values beyond float32) in '
+                             f'{bad.size} of {self._flat[0]} elements: {shown}{more}; the '
+                             f"state is unchanged (Policy.nonfinite='stop' or 'hold' skips "
+                             f'such steps instead)')
+        self.skipped += 1
+        if self._nonfinite == 'stop':
+            self._last = np.zeros_like(self._last)
+        return self._last.copy()
 
     # -- transparency (issue 6) ----------------------------------------------------------
     @property
@@ -488,8 +463,13 @@ class Policy:
                 f'action={self.spec.action.size}, source={self.source!r})')
 
 
-def load_policy(path_or_name: Union[str, os.PathLike]) -> Policy:
-    """Load a policy file (path) or a shipped policy (name) for the numpy runtime."""
+def load_policy(path_or_name: Union[str, os.PathLike], *, nonfinite: str = 'raise') -> Policy:
+    """
+    Load a policy file (path) or a shipped policy (name) for the numpy runtime.
+
+    ``nonfinite`` ('raise', 'stop' or 'hold') is what a NaN or inf observation does, see
+    :class:`Policy`.
+    """
     tensors, spec, path = read_policy_file(path_or_name)
     try:
         cell = CELLS[spec.kind](spec.config, tensors)
@@ -498,4 +478,4 @@ def load_policy(path_or_name: Union[str, os.PathLike]) -> Policy:
     except (KeyError, TypeError, ValueError) as exc:
         raise PolicyFormatError(f'{path}: the {spec.kind} config in the metadata is invalid: '
                                 f'{exc!r}') from None
-    return Policy(cell, spec, source=str(path))
+    return Policy(cell, spec, source=str(path), nonfinite=nonfinite)

@@ -46,31 +46,38 @@ def _declaration_args(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``create``, ``check`` and ``export`` actions to ``parser``."""
     sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
-    create = sub.add_parser('create', help='create or update an SROS2 keystore with the '
-                            'enclaves ' + ', '.join(ifc.ENCLAVES.values()))
-    create.add_argument('keystore', metavar='KEYSTORE')
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text)
+
+    create = action('create', 'create or update an SROS2 keystore with the enclaves '
+                    + ', '.join(ifc.ENCLAVES.values()))
+    create.add_argument('keystore', metavar='KEYSTORE',
+                        help='keystore folder (made if missing; existing keys are kept)')
     create.add_argument('--domain-id', type=int, default=None, metavar='N',
                         help='ROS_DOMAIN_ID the grants are for (default: $ROS_DOMAIN_ID or 0)')
     create.add_argument('--enclaves', default=','.join(ifc.ENCLAVES), metavar='NAMES',
                         help='which of ' + ','.join(ifc.ENCLAVES) + ' (default: all)')
-    create.add_argument('--valid-days', type=int, default=3650, metavar='DAYS')
+    create.add_argument('--valid-days', type=int, default=3650, metavar='DAYS',
+                        help='certificate validity (default: %(default)s)')
     create.add_argument('--valid-from', default='2024-01-01', metavar='DATE',
                         help='start of validity (default %(default)s: robots without a '
                              'real-time clock may boot with a clock behind)')
     _declaration_args(create)
-    check = sub.add_parser('check', help='what a node uses that its enclave does not allow '
-                           '(exit 1 if anything)')
-    check.add_argument('keystore', metavar='KEYSTORE')
-    check.add_argument('--enclave', required=True, choices=sorted(_NAMES))
+    check = action('check', 'what a node uses that its enclave does not allow (exit 1 if '
+                   'anything)')
+    check.add_argument('keystore', metavar='KEYSTORE', help='keystore folder')
+    check.add_argument('--enclave', required=True, choices=sorted(_NAMES),
+                       help='the enclave (node) to check')
     check.add_argument('--domain-id', type=int, default=None, metavar='N',
                        help='domain the node runs on (default: the governance one)')
     _declaration_args(check)
-    export = sub.add_parser('export', help='copy enclaves without the CA key, symlinks '
-                            'resolved, to put on a robot or a laptop')
-    export.add_argument('keystore', metavar='KEYSTORE')
-    export.add_argument('out', metavar='OUT')
+    export = action('export', 'copy enclaves without the CA key, symlinks resolved, to put '
+                    'on a robot or a laptop')
+    export.add_argument('keystore', metavar='KEYSTORE', help='keystore folder')
+    export.add_argument('out', metavar='OUT', help='folder to write (a new keystore)')
     export.add_argument('--enclave', action='append', required=True, dest='enclaves',
-                        choices=sorted(_NAMES), help='repeatable')
+                        choices=sorted(_NAMES), help='an enclave to copy (repeatable)')
 
 
 def declarations(args: argparse.Namespace) -> Dict[str, ifc.NodeInterfaces]:

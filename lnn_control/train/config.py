@@ -139,11 +139,10 @@ class BCConfig:
             otherwise teaches the learner to copy its own last command (de Haan et al.,
             "Causal confusion in imitation learning", NeurIPS 2019). Empty: no noise.
         dataset: recorded demonstrations to fit on instead of the expert's simulated ones:
-            an ``.npz`` data set (``lnn-control dataset from-bag``,
-            :mod:`lnn_control.runtime.sequences`) or a folder of rosbag2 recordings (read as
-            ``dataset from-bag`` would). '' for none; ``demo_episodes``, ``seed_base`` and
-            ``action_noise`` then do not apply to round 0. Its Observer config must equal the
-            env's. With ``dagger.rounds: 0`` no expert is needed at all.
+            an ``.npz`` data set (``lnn-control dataset from-bag`` makes one of rosbag2
+            recordings; :mod:`lnn_control.runtime.sequences`). '' for none; ``demo_episodes``,
+            ``seed_base`` and ``action_noise`` then do not apply to round 0. Its Observer
+            config must equal the env's. With ``dagger.rounds: 0`` no expert is needed at all.
         augment: image augmentations of every training chunk (camera observations), the same
             for every model: ``brightness`` (a factor U(1 - b, 1 + b) per chunk) and ``noise``
             (std of Gaussian pixel noise, grey levels); {} for none.
@@ -244,7 +243,8 @@ class PPOConfig:
             (0: unclipped).
         vf_coef, ent_coef: value-loss and entropy-bonus weights.
         lr: Adam learning rate; anneal_lr: decay it linearly to 0 over the run.
-        max_grad_norm: global gradient norm clip.
+        max_grad_norm: gradient norm clip, of the actor's and the critic's gradients each
+            (0: none).
         norm_adv: normalise advantages per minibatch.
         norm_obs: a running mean/std of the observations (frozen into the policy file's
             normaliser at save); norm_reward: scale rewards by a running std of the return.

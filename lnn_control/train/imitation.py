@@ -16,7 +16,7 @@ how observations are stored, normalised and augmented. The method, top to bottom
    learning", CoRL 2017), labels clean. Each episode is kept as a sequence of (observation,
    the *real* elapsed time ``dt``, label) in the one sequence store
    (:class:`lnn_control.runtime.sequences.Sequences`). With ``bc.dataset`` recorded
-   sequences take their place (a data set file or a folder of rosbag2 recordings); with
+   sequences take their place (a data set file, ``lnn-control dataset from-bag``); with
    ``dagger.rounds: 0`` too, no expert is needed at all.
 2. **Normalisers.** Vector observations: ``obs_mean``/``obs_std`` from the demonstrations;
    camera frames stay 0-255 (the model scales them). The action scaling per
@@ -142,25 +142,18 @@ def recorded_sequences(path: str, obs: SpaceSpec, action: SpaceSpec,
     """
     Demonstrations recorded on a robot (``bc.dataset``), checked against the env's spaces.
 
-    ``path`` is a data set file (``lnn-control dataset from-bag``) or a folder of rosbag2
-    recordings, read with the env's Observer as ``dataset from-bag`` would.
+    ``path`` is a data set file (``lnn-control dataset from-bag`` makes one of rosbag2
+    recordings, with the env's Observer).
     """
     from lnn_control.runtime.sequences import load_dataset
     source = Path(path)
+    if source.is_dir() or source.suffix in ('.mcap', '.db3'):
+        # Bags are read on the ROS side (lnn_control.ros.bags), which training does not import.
+        raise ConfigError(f'bc.dataset: {path} is a rosbag2 recording; make a data set of it '
+                          f'first: lnn-control dataset from-bag {path} --config CONFIG '
+                          f'--out demos.npz, then --set bc.dataset=demos.npz')
     try:
-        if source.is_dir() or source.suffix in ('.mcap', '.db3'):
-            from lnn_control.ros.bags import BagError, read_bags
-            # One recording (a file, or a bag folder with its metadata.yaml), or a folder of them.
-            bags = [source] if not source.is_dir() or (source / 'metadata.yaml').is_file() \
-                else sorted(p for p in source.iterdir() if p.is_dir())
-            try:
-                arrays = read_bags(bags, observer)
-            except BagError as exc:
-                raise ConfigError(f'bc.dataset: {exc}') from None
-            arrays.pop('correction', None)
-            recorded = Sequences(**arrays)
-        else:
-            recorded = load_dataset(path)
+        recorded = load_dataset(path)
     except DatasetError as exc:
         raise ConfigError(f'bc.dataset: {exc}') from None
     sizes = (int(np.prod(recorded.obs.shape[1:])), recorded.act.shape[1])

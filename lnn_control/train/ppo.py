@@ -81,15 +81,16 @@ import torch
 from torch import nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-__all__ = ['train', 'make_agent', 'Agent', 'Runner', 'RunningMeanStd', 'Rollout', 'collect', 'gae', 'chunks',
-           'batch', 'replay', 'policy_loss', 'value_loss', 'update']
+__all__ = ['train', 'make_agent', 'Agent', 'Runner', 'RunningMeanStd', 'Rollout', 'collect',
+           'gae', 'chunks', 'batch', 'replay', 'policy_loss', 'value_loss', 'update']
 
 logger = logging.getLogger(__name__)
 EPISODE_SEEDS = 1_000_000     # training episodes reset with seeds from here on (eval: below)
 LOG_FIELDS = ('update', 'env_steps', 'wall_seconds', 'steps_per_second', 'collect_seconds',
               'update_seconds', 'episode_return',
               'episode_length', 'episodes', 'policy_loss', 'value_loss', 'entropy',
-              'approx_kl', 'clip_fraction', 'explained_variance', 'lr', 'log_std')
+              'approx_kl', 'clip_fraction', 'explained_variance', 'actor_grad_norm',
+              'critic_grad_norm', 'lr', 'log_std')
 
 
 # -- 1. running statistics ------------------------------------------------------------------
@@ -116,7 +117,7 @@ class RunningMeanStd:
         return np.sqrt(self.var + eps)
 
     def arrays(self, prefix: str) -> Dict[str, np.ndarray]:
-        """Return the state as named arrays (a checkpoint)."""
+        """Return the state for a checkpoint, as named arrays."""
         return {f'{prefix}mean': self.mean, f'{prefix}var': self.var,
                 f'{prefix}count': np.array([self.count])}
 
@@ -153,6 +154,10 @@ class Agent(nn.Module):
         mean, ha = self.actor(x, self.actor.unflat_state(h_actor), dt)        # (B, L, A)
         value, hc = self.critic(x, self.critic.unflat_state(h_critic), dt)     # (B, L, 1)
         return mean, value[..., 0], self.actor.flat_state(ha), self.critic.flat_state(hc)
+
+    def groups(self) -> Tuple[List[nn.Parameter], List[nn.Parameter]]:
+        """Return the actor's parameters (with the log-std) and the critic's."""
+        return [*self.actor.parameters(), self.log_std], list(self.critic.parameters())
 
     def distribution(self, mean: torch.Tensor) -> torch.distributions.Normal:
         """Return the action distribution around ``mean``."""
@@ -428,7 +433,7 @@ Chunk = Tuple[int, int, int, int]     # (env, first step, length, burn-in steps 
 
 def chunks(starts: np.ndarray, chunk_len: int, burn_in: int = 0) -> List[Chunk]:
     """
-    Cut a rollout (T, E) into chunks (env, first step, length, burn-in).
+    Cut a rollout (T, E) into training chunks: (env, first step, length, burn-in) each.
 
     A chunk has ``chunk_len`` steps at most and a new one begins wherever an episode starts
     (its state is the zero state there, as in the rollout). ``burn_in`` steps before a chunk,
@@ -451,9 +456,10 @@ def chunks(starts: np.ndarray, chunk_len: int, burn_in: int = 0) -> List[Chunk]:
 def batch(roll: Rollout, items: Sequence[Chunk], adv: np.ndarray,
           ret: np.ndarray) -> Dict[str, torch.Tensor]:
     """
-    Gather chunks from the rollout as (B, L, ...) tensors: each row the chunk's burn-in and
-    its steps from the state stored where the row begins, padded at the end; ``mask`` marks
-    the chunk's own steps (the loss's), ``valid`` every replayed one.
+    Gather chunks from the rollout as (B, L, ...) tensors, one row per chunk.
+
+    A row holds the chunk's burn-in and its steps, replayed from the state stored where the
+    row begins, padded at the end; ``mask`` marks the chunk's own steps (the loss's).
     """
     length = max(pre + n for _, _, n, pre in items)
     rows = len(items)
@@ -519,8 +525,9 @@ def update(agent: Agent, optimizer: torch.optim.Optimizer, roll: Rollout, cfg: T
                    p.gae_lambda)
     items = chunks(roll.starts, p.chunk_len, p.burn_in)
     per = max(1, math.ceil(len(items) / p.minibatches))
-    stats: Dict[str, List[float]] = {k: [] for k in ('policy_loss', 'value_loss', 'entropy',
-                                                      'approx_kl', 'clip_fraction')}
+    keys = ('policy_loss', 'value_loss', 'entropy', 'approx_kl', 'clip_fraction',
+            'actor_grad_norm', 'critic_grad_norm')
+    stats: Dict[str, List[float]] = {k: [] for k in keys}
     for _ in range(p.epochs):
         order = rng.permutation(len(items))
         for at in range(0, len(items), per):
@@ -536,11 +543,12 @@ def update(agent: Agent, optimizer: torch.optim.Optimizer, roll: Rollout, cfg: T
             loss = pg + p.vf_coef * vl - p.ent_coef * entropy
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if p.max_grad_norm > 0:
-                nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
+            # Each network's gradient is clipped on its own: the critic's, larger, would
+            # otherwise take the actor's share of a global norm (measured: bench/rl.py).
+            norms = [nn.utils.clip_grad_norm_(params, p.max_grad_norm or math.inf)
+                     for params in agent.groups()]
             optimizer.step()
-            for key, value in (('policy_loss', pg), ('value_loss', vl), ('entropy', entropy),
-                               ('approx_kl', kl), ('clip_fraction', clipped)):
+            for key, value in zip(keys, (pg, vl, entropy, kl, clipped, *norms)):
                 stats[key].append(float(value.detach()))
     out = {k: float(np.mean(v[-max(1, len(v) // p.epochs):])) for k, v in stats.items()}
     y, v = ret.reshape(-1), roll.values.reshape(-1)
