@@ -145,7 +145,7 @@ def test_chunked_replay_reproduces_the_rollout(actor, critic):
         items = ppo.chunks(roll.starts, 8, burn_in)
         mb = ppo.batch(roll, items, adv, adv)
         with torch.no_grad():
-            _, logp, values = ppo.replay(agent, mb)
+            logp, values = ppo.replay(agent, mb)
         m = mb['mask']
         assert int(m.sum()) == roll.values.size          # every step in exactly one chunk
         np.testing.assert_allclose(logp[m].numpy(), mb['logp'][m].numpy(), atol=2e-5)
@@ -156,7 +156,7 @@ def test_chunked_replay_reproduces_the_rollout(actor, critic):
         mb = ppo.batch(roll, ppo.chunks(roll.starts, 8), adv, adv)
         mb['h_actor'] = torch.zeros_like(mb['h_actor'])
         with torch.no_grad():
-            _, logp, _ = ppo.replay(agent, mb)
+            logp, _ = ppo.replay(agent, mb)
         assert np.abs(logp[mb['mask']].numpy() - mb['logp'][mb['mask']].numpy()).max() > 1e-3
 
 
@@ -258,3 +258,17 @@ def test_shipped_pendulum_config_learns_to_balance(tmp_path):
     path = ppo.train(cfg, out=tmp_path / 'run', progress=False)
     result = evaluate(str(path), 'InvertedPendulum-v5', episodes=10, seed=20_000)
     assert result['mean_return'] == pytest.approx(1000.0)
+
+
+def test_log_prob_and_entropy_are_the_gaussian_ones():
+    cfg = tiny()
+    env = make_env(cfg.env.id)
+    agent = ppo.make_agent(cfg, env)
+    env.close()
+    with torch.no_grad():
+        agent.log_std.fill_(-0.7)
+    mean, u = torch.randn(5, 1), torch.randn(5, 1)
+    normal = torch.distributions.Normal(mean, torch.full_like(mean, math.exp(-0.7)))
+    np.testing.assert_allclose(agent.log_prob(mean, u).detach().numpy(),
+                               normal.log_prob(u).sum(-1).numpy(), rtol=1e-5)
+    assert agent.entropy().item() == pytest.approx(normal.entropy()[0, 0].item(), rel=1e-5)

@@ -4,8 +4,9 @@
 The inverted pendulum over real DDS: lnn_sim (robot:=pendulum) and lnn_controller (vector mode).
 
 Both nodes run as separate processes with the shipped params files, on the test's own
-ROS_DOMAIN_ID; this process only reads the simulator's ~/status. The shipped liquid policy
-must hold the pole up through ROS; once the controller is killed, the effort times out and the
+ROS_DOMAIN_ID; this process only reads the simulator's ~/status. The shipped liquid policies
+(imitation of the LQR expert, and PPO from scratch with no expert) must hold the pole up
+through ROS, each in the unchanged node with only its ``policy`` parameter set; once the controller is killed, the effort times out and the
 pole falls (what the same simulator shows with no controller at all). The episode is restarted
 (``~/reset``) once the controller is up, as an operator would after starting the nodes.
 """
@@ -34,11 +35,12 @@ def _start(env, tmp_path, name, module, params_file, *extra):
 
 
 @pytest.mark.slow
-def test_liquid_policy_balances_the_pendulum_over_dds(ros_env, tmp_path):
+@pytest.mark.parametrize('policy', ['pendulum_cfc', 'ppo_pendulum_cfc'])
+def test_liquid_policy_balances_the_pendulum_over_dds(ros_env, tmp_path, policy):
     sim, sim_log = _start(ros_env, tmp_path, 'sim', 'sim_node', 'pendulum_sim.yaml',
                           '-p', 'seed:=4')
     ctl, ctl_log = _start(ros_env, tmp_path, 'ctl', 'controller_node',
-                          'pendulum_controller.yaml')
+                          'pendulum_controller.yaml', '-p', f'policy:={policy}')
     node = rclpy.create_node('pendulum_watcher')
     executor = SingleThreadedExecutor()
     executor.add_node(node)

@@ -85,6 +85,7 @@ __all__ = ['train', 'make_agent', 'Agent', 'Runner', 'RunningMeanStd', 'Rollout'
            'gae', 'chunks', 'batch', 'replay', 'policy_loss', 'value_loss', 'update']
 
 logger = logging.getLogger(__name__)
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 EPISODE_SEEDS = 1_000_000     # training episodes reset with seeds from here on (eval: below)
 LOG_FIELDS = ('update', 'env_steps', 'wall_seconds', 'steps_per_second', 'collect_seconds',
               'update_seconds', 'episode_return',
@@ -159,9 +160,14 @@ class Agent(nn.Module):
         """Return the actor's parameters (with the log-std) and the critic's."""
         return [*self.actor.parameters(), self.log_std], list(self.critic.parameters())
 
-    def distribution(self, mean: torch.Tensor) -> torch.distributions.Normal:
-        """Return the action distribution around ``mean``."""
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+    def entropy(self) -> torch.Tensor:
+        """Return the policy's entropy (the same in every state: the std is)."""
+        return (0.5 + HALF_LOG_2PI + self.log_std).sum()
+
+    def log_prob(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Return the log-density of actions ``u`` around ``mean``, summed over actions."""
+        z = (u - mean) * torch.exp(-self.log_std)
+        return -(0.5 * z * z + self.log_std + HALF_LOG_2PI).sum(-1)
 
 
 # -- 3. rollouts ----------------------------------------------------------------------------
@@ -170,18 +176,22 @@ class Rollout:
     """
     One update's experience, arrays (T, E, ...): T steps of E envs.
 
-    ``obs`` normalised as the agent saw it, ``dt`` the timespan it got, ``actions`` the
-    sampled normalised actions (before clipping), ``logp`` their log-probabilities,
-    ``rewards`` scaled (with the bootstrap of truncated episodes folded in), ``dones`` an
-    episode ended after the step, ``values`` the critic's, ``h_actor``/``h_critic`` the flat
-    states *entering* each step, ``starts`` the step begins an episode.
+    ``obs`` normalised as the agent saw it (``raw_obs`` as the env gave it), ``dt`` the
+    timespan it got, ``actions`` the sampled normalised actions (before clipping), ``logp``
+    their log-probabilities, ``rewards`` the env's (scaled by :meth:`Runner.absorb`),
+    ``bootstrap`` the critic's value of the last observation of an episode cut by a time
+    limit (0 elsewhere), ``dones`` an episode ended after the step, ``values`` the critic's,
+    ``h_actor``/``h_critic`` the flat states *entering* each step, ``starts`` the step begins
+    an episode.
     """
 
     obs: np.ndarray
+    raw_obs: np.ndarray
     dt: np.ndarray
     actions: np.ndarray
     logp: np.ndarray
     rewards: np.ndarray
+    bootstrap: np.ndarray
     dones: np.ndarray
     values: np.ndarray
     h_actor: np.ndarray
@@ -190,12 +200,24 @@ class Rollout:
     last_values: np.ndarray
 
 
+def episode_seed(seed: int, env: int, episode: int) -> int:
+    """
+    Return the reset seed of env ``env``'s ``episode``-th training episode of run ``seed``.
+
+    Drawn from ``SeedSequence([seed, env, episode])`` and at least ``EPISODE_SEEDS``, so no
+    training episode is an evaluation one (those use seeds below it).
+    """
+    draw = int(np.random.SeedSequence([seed, env, episode]).generate_state(1)[0])
+    return EPISODE_SEEDS + draw % (2 ** 31 - EPISODE_SEEDS)
+
+
 class Runner:
     """
     The vector env, its normalisers and the agent's carried state between updates.
 
-    Episodes are reset with explicit seeds (``EPISODE_SEEDS + k`` for the k-th episode of the
-    run), and each env's actions since its episode began are kept, so a checkpoint can
+    Episodes are reset with explicit seeds (:func:`episode_seed`, per env and episode), actions
+    are drawn from one noise stream per env, and each env's actions since its episode began
+    are kept, so a checkpoint can
     restore every env exactly by replaying its episode (:meth:`restore`).
     """
 
@@ -221,6 +243,7 @@ class Runner:
         self.obs_rms, self.ret_rms = RunningMeanStd(shape), RunningMeanStd(())
         self.returns = np.zeros(self.n)
         self.episodes = 0
+        self.env_episodes = np.zeros(self.n, dtype=np.int64)     # episodes begun, per env
         self.episode_seed = np.zeros(self.n, dtype=np.int64)
         self.history: List[List[np.ndarray]] = [[] for _ in range(self.n)]
         self.ep_return = np.zeros(self.n)
@@ -229,11 +252,21 @@ class Runner:
         self.obs = np.zeros((self.n, *shape))
         self.dt = np.full(self.n, self.nominal)
         self.h_actor, self.h_critic = agent.initial_states(self.n)
+        # One noise stream per env: an env's actions do not depend on how the envs are
+        # batched or split between processes.
+        self.noise = [torch.Generator().manual_seed(int(np.random.SeedSequence(
+            [cfg.seed, e, 0x5A3F]).generate_state(1)[0])) for e in range(self.n)]
+
+    def sample(self, mean: torch.Tensor) -> torch.Tensor:
+        """Draw each env's action around ``mean`` (E, A) from its own noise stream."""
+        noise = torch.stack([torch.randn(mean.shape[-1], generator=g) for g in self.noise])
+        return mean + self.agent.log_std.detach().exp() * noise
 
     def _seeds(self, mask: np.ndarray) -> List[Optional[int]]:
         seeds: List[Optional[int]] = [None] * self.n
         for e in np.flatnonzero(mask):
-            seeds[e] = EPISODE_SEEDS + self.cfg.seed * 10_000_000 + self.episodes
+            seeds[e] = episode_seed(self.cfg.seed, e, int(self.env_episodes[e]))
+            self.env_episodes[e] += 1
             self.episode_seed[e] = seeds[e]
             self.history[e] = []
             self.episodes += 1
@@ -265,8 +298,13 @@ class Runner:
             u = np.clip(u, -1.0, 1.0)
         return u * self.act_std + self.act_mean
 
-    def step(self, u: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Step every env; return (raw rewards, terminated, truncated, final observations)."""
+    def step(self, u: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """
+        Step every env with normalised actions ``u``.
+
+        Returns (rewards, terminated, truncated, the step's observations and dt): where an
+        episode ended they are its last, and the env has been reset for the next.
+        """
         action = self.env_action(u)
         for e in range(self.n):
             self.history[e].append(action[e].copy())
@@ -274,6 +312,7 @@ class Runner:
         final = np.array(obs, copy=True)
         done = terminated | truncated
         self.dt = self._dt(info, np.ones(self.n, dtype=bool))
+        final_dt = self.dt.copy()
         self.ep_return += reward
         self.ep_length += 1
         for e in np.flatnonzero(done):
@@ -284,16 +323,29 @@ class Runner:
                                               options={'reset_mask': done})
             self.dt = np.where(done, self._dt(reset_info, done), self.dt)
         self.obs = obs
-        return np.asarray(reward, np.float64), terminated, truncated, final
+        return np.asarray(reward, np.float64), terminated, truncated, final, final_dt
 
-    def scale(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
-        """Scale rewards by the running std of the discounted return (VecNormalize's rule)."""
-        if not self.cfg.ppo.norm_reward:
-            return reward
-        self.returns = self.returns * self.cfg.ppo.gamma + reward
-        self.ret_rms.update(self.returns)
-        self.returns[done] = 0.0
-        return reward / self.ret_rms.std()
+    def absorb(self, roll: 'Rollout') -> None:
+        """
+        Fold a rollout into the normalisers and scale its rewards, in place.
+
+        The observation statistics take the rollout's raw observations (they normalise the
+        next rollout: frozen during one, so how envs are batched never matters); rewards are
+        divided by the running std of the discounted return (VecNormalize's rule), then the
+        time-limit bootstrap is added in those units.
+        """
+        p = self.cfg.ppo
+        if p.norm_obs:
+            self.obs_rms.update(roll.raw_obs.reshape(-1, *self.obs_rms.mean.shape))
+        if p.norm_reward:
+            returns = np.zeros_like(roll.rewards)
+            for t in range(roll.rewards.shape[0]):
+                self.returns = self.returns * p.gamma + roll.rewards[t]
+                returns[t] = self.returns
+                self.returns[roll.dones[t]] = 0.0
+            self.ret_rms.update(returns.reshape(-1))
+            roll.rewards = roll.rewards / self.ret_rms.std()
+        roll.rewards = roll.rewards + p.gamma * roll.bootstrap
 
     # -- checkpoints ------------------------------------------------------------------------
     def state(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
@@ -301,7 +353,8 @@ class Runner:
         arrays = {**self.obs_rms.arrays('obs_'), **self.ret_rms.arrays('ret_'),
                   'returns': self.returns, 'h_actor': self.h_actor.numpy(),
                   'h_critic': self.h_critic.numpy(), 'ep_return': self.ep_return,
-                  'episode_seed': self.episode_seed}
+                  'episode_seed': self.episode_seed, 'env_episodes': self.env_episodes,
+                  **{f'noise_{e}': g.get_state().numpy() for e, g in enumerate(self.noise)}}
         for e, actions in enumerate(self.history):
             if actions:
                 arrays[f'history_{e}'] = np.stack(actions)
@@ -318,6 +371,9 @@ class Runner:
         self.ep_return = np.array(arrays['ep_return'])
         self.ep_length = np.asarray(state['ep_length'], dtype=np.int64)
         self.episode_seed = np.array(arrays['episode_seed'], dtype=np.int64)
+        self.env_episodes = np.array(arrays['env_episodes'], dtype=np.int64)
+        for e, g in enumerate(self.noise):
+            g.set_state(torch.from_numpy(np.array(arrays[f'noise_{e}'])))
         self.episodes, self.finished = state['episodes'], [tuple(f) for f in state['finished']]
         history = [list(arrays.get(f'history_{e}', ())) for e in range(self.n)]
         self._replay(history)
@@ -358,21 +414,29 @@ class Runner:
 
 
 def collect(runner: Runner, steps: int) -> Rollout:
-    """Run ``steps`` steps of every env with the agent sampling; return the rollout."""
+    """
+    Run ``steps`` steps of every env with the agent sampling; return the rollout.
+
+    A function of the agent's weights, the frozen normalisers and each env's episode and noise
+    stream only: envs collected in other processes give the same experience.
+    """
     agent, n = runner.agent, runner.n
-    obs_size = int(np.prod(runner.obs.shape[1:]))
+    raw_shape = tuple(np.asarray(runner.obs).shape[1:])
+    obs_size = int(np.prod(raw_shape))
     buf = {'obs': np.zeros((steps, n, obs_size), np.float32),
+           'raw_obs': np.zeros((steps, n, *raw_shape)),
            'dt': np.zeros((steps, n), np.float32),
            'actions': np.zeros((steps, n, agent.actor.output_size), np.float32),
            'logp': np.zeros((steps, n), np.float32), 'rewards': np.zeros((steps, n)),
+           'bootstrap': np.zeros((steps, n)),
            'dones': np.zeros((steps, n), bool), 'values': np.zeros((steps, n), np.float32),
            'h_actor': np.zeros((steps, n, agent.actor.state_size), np.float32),
            'h_critic': np.zeros((steps, n, agent.critic.state_size), np.float32),
            'starts': np.zeros((steps, n), bool)}
     fresh = np.array([len(h) == 0 for h in runner.history])
+    zero_a, zero_c = agent.initial_states(n)
     for t in range(steps):
-        if runner.cfg.ppo.norm_obs:
-            runner.obs_rms.update(np.asarray(runner.obs).reshape(n, -1))
+        buf['raw_obs'][t] = runner.obs
         x = runner.normalise(np.asarray(runner.obs).reshape(n, -1))
         buf['obs'][t], buf['dt'][t], buf['starts'][t] = x, runner.dt, fresh
         buf['h_actor'][t], buf['h_critic'][t] = runner.h_actor.numpy(), runner.h_critic.numpy()
@@ -380,22 +444,20 @@ def collect(runner: Runner, steps: int) -> Rollout:
             mean, value, ha, hc = agent(torch.from_numpy(x)[:, None],
                                         runner.h_actor, runner.h_critic,
                                         torch.from_numpy(buf['dt'][t])[:, None])
-            dist = agent.distribution(mean[:, 0])
-            u = dist.sample()
-            buf['logp'][t] = dist.log_prob(u).sum(-1).numpy()
+            u = runner.sample(mean[:, 0])
+            buf['logp'][t] = agent.log_prob(mean[:, 0], u).numpy()
         buf['actions'][t], buf['values'][t] = u.numpy(), value[:, 0].numpy()
-        reward, terminated, truncated, final = runner.step(u.numpy().astype(np.float64))
+        reward, terminated, truncated, final, final_dt = runner.step(
+            u.numpy().astype(np.float64))
         done = terminated | truncated
-        scaled = runner.scale(reward, done)
-        if truncated.any():
+        cut = truncated & ~terminated
+        if cut.any():
             # A time limit is no terminal state: bootstrap with the value of the last obs.
             xf = torch.from_numpy(runner.normalise(final.reshape(n, -1)))[:, None]
             with torch.no_grad():
-                _, vf, _, _ = agent(xf, ha, hc, torch.from_numpy(runner.dt)[:, None].float())
-            scaled = scaled + runner.cfg.ppo.gamma * np.where(
-                truncated & ~terminated, vf[:, 0].numpy(), 0.0)
-        buf['rewards'][t], buf['dones'][t] = scaled, done
-        zero_a, zero_c = agent.initial_states(n)
+                _, vf, _, _ = agent(xf, ha, hc, torch.from_numpy(final_dt)[:, None].float())
+            buf['bootstrap'][t] = np.where(cut, vf[:, 0].numpy(), 0.0)
+        buf['rewards'][t], buf['dones'][t] = reward, done
         keep = torch.from_numpy(~done)[:, None]
         runner.h_actor = torch.where(keep, ha, zero_a)
         runner.h_critic = torch.where(keep, hc, zero_c)
@@ -485,12 +547,10 @@ def batch(roll: Rollout, items: Sequence[Chunk], adv: np.ndarray,
             'h_critic': torch.from_numpy(roll.h_critic[begin, first_e])}
 
 
-def replay(agent: Agent, mb: Dict[str, torch.Tensor]
-           ) -> Tuple[torch.distributions.Normal, torch.Tensor, torch.Tensor]:
-    """Replay a minibatch of chunks (:func:`batch`); return (distribution, log-prob, value)."""
+def replay(agent: Agent, mb: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Replay a minibatch of chunks (:func:`batch`); return (log-probabilities, values)."""
     mean, values, _, _ = agent(mb['obs'], mb['h_actor'], mb['h_critic'], mb['dt'])
-    dist = agent.distribution(mean)
-    return dist, dist.log_prob(mb['actions']).sum(-1), values
+    return agent.log_prob(mean, mb['actions']), values
 
 
 # -- 6. losses ------------------------------------------------------------------------------
@@ -532,14 +592,14 @@ def update(agent: Agent, optimizer: torch.optim.Optimizer, roll: Rollout, cfg: T
         order = rng.permutation(len(items))
         for at in range(0, len(items), per):
             mb = batch(roll, [items[i] for i in order[at:at + per]], adv, ret)
-            dist, logp, values = replay(agent, mb)
+            logp, values = replay(agent, mb)
             m = mb['mask']
             a = mb['adv'][m]
             if p.norm_adv and a.numel() > 1:
                 a = (a - a.mean()) / (a.std() + 1e-8)
             pg, clipped, kl = policy_loss(logp[m], mb['logp'][m], a, p.clip)
             vl = value_loss(values[m], mb['values'][m], mb['ret'][m], p.clip_value)
-            entropy = dist.entropy().sum(-1)[m].mean()
+            entropy = agent.entropy()
             loss = pg + p.vf_coef * vl - p.ent_coef * entropy
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -669,6 +729,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
             bar.phase(f'update {index}/{updates}')
             tick = time.perf_counter()
             roll = collect(runner, p.rollout_steps)
+            runner.absorb(roll)
             collected = time.perf_counter()
             stats = update(agent, optimizer, roll, cfg, batch_rng)
             recent = runner.finished[-20:]
