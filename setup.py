@@ -52,7 +52,10 @@ setup(
     python_requires='>=3.10',
     install_requires=['setuptools', 'numpy>=1.24', 'safetensors>=0.4', 'pyyaml>=6'],
     extras_require={
-        'train': ['torch==2.13.0', 'tqdm>=4.66', 'matplotlib>=3.8', 'scipy>=1.11'],
+        # tensorboard: the PPO scalars (the viewer RL users already have: SB3 and cleanrl
+        # write the same event files).
+        'train': ['torch==2.13.0', 'tqdm>=4.66', 'matplotlib>=3.8', 'scipy>=1.11',
+                  'tensorboard>=2.15'],
         'sim': ['mujoco>=3.2', 'gymnasium[mujoco]>=1.0'],
         'ros': ROS_WHEELS,
         'export': ['onnx>=1.16', 'onnxscript>=0.2', 'onnxruntime>=1.18'],
