@@ -239,6 +239,13 @@ def test_cli_trains_an_ordinary_policy_file(tmp_path):
     result = evaluate(str(out / 'tiny_ppo.safetensors'), 'InvertedPendulum-v5', episodes=1,
                       seed=10_000)
     assert result['episodes'] == 1
+    # The other commands take it like any policy: eval (env from its provenance), inspect,
+    # ONNX export checked against the numpy runtime.
+    policy_file = str(out / 'tiny_ppo.safetensors')
+    assert main(['eval', policy_file, '--episodes', '1']) == 0
+    assert main(['inspect', policy_file, '--out', str(tmp_path / 'why'), '--episodes', '1']) == 0
+    assert (tmp_path / 'why' / 'index.html').is_file()
+    assert main(['export', policy_file, '--onnx', str(tmp_path / 'p.onnx')]) == 0
 
 
 def test_refuses_tasks_it_cannot_train(tmp_path):
