@@ -3,7 +3,7 @@
 """
 Reinforcement learning: recurrent PPO with the real dt, for any Gymnasium task, no expert.
 
-Run it with ``lnn-control train config/train/halfcheetah_cfc.yaml`` (``method: ppo``, the
+Run it with ``lnn-control train config/train/ppo_halfcheetah_cfc.yaml`` (``method: ppo``, the
 ``ppo:`` section of :class:`lnn_control.train.config.PPOConfig`). Proximal policy optimisation
 (Schulman et al., "Proximal policy optimization algorithms", 2017) for policies with memory,
 top to bottom:
@@ -16,26 +16,31 @@ top to bottom:
    Actuator clips the mean, so what is optimised is what runs (a tanh squash would need a
    log-det correction and would make the deterministic policy ``tanh(mean)``, another function
    than the one trained to be sampled around). The critic is a separate network (``critic``:
-   an MLP on the observation by default, or a recurrent one with its own state): a tiny liquid
-   actor keeps all of its neurons for the policy, and the value's larger gradients never
-   disturb its dynamics (bench/rl.py measures both critics).
+   an MLP on the observation by default, or a recurrent one with its own state), not a value
+   head: the robot runs the actor alone, so the critic's size costs nothing there, a tiny
+   liquid actor keeps all of its neurons (and its sparse wiring) for the policy, and the
+   value's gradients never shape the actor's dynamics. bench/rl.py measures an MLP critic
+   against a recurrent one on the partially observed task.
 2. **Rollouts.** ``envs`` envs (``gymnasium.vector``, sync or async) step ``rollout_steps``
    times per update. Every step's elapsed time (``info['dt']``, the nominal period after a
    reset) goes to the actor and a recurrent critic as the timespan, so a policy trained with
-   dt jitter handles irregular sampling. Observations are normalised by a running mean/std
-   (frozen into the policy file at save), rewards scaled by a running std of the discounted
-   return. The buffer stores each step's hidden states, so any chunk can be replayed from
-   where the rollout was. Episodes are reset with explicit seeds, one per episode.
+   dt jitter handles irregular sampling. Observations are normalised by a running mean/std,
+   rewards scaled by a running std of the discounted return; both statistics are updated once
+   per rollout, from all of it, and frozen during the next, so an env's experience depends on
+   nothing but the agent's weights, its own episode seeds and its own noise stream (envs can
+   be batched or split between processes at will). The buffer stores each step's hidden
+   states, so any chunk can be replayed from where the rollout was.
 3. **Advantages.** GAE(lambda) (Schulman et al., "High-dimensional continuous control using
    generalized advantage estimation", 2016); a truncated episode is bootstrapped with the
    value of its last observation.
 4. **Updates.** The rollout is cut into chunks of ``chunk_len`` consecutive steps of one env,
    a chunk ending early where an episode ends (the next starts from the zero state, as the
-   rollout did); each chunk is replayed with truncated BPTT from its stored start state, so
-   the replay reproduces the rollout's outputs (tested). ``epochs`` passes of ``minibatches``
-   minibatches of whole chunks: the clipped surrogate, a value loss (optionally clipped), an
-   entropy bonus, advantages normalised per minibatch, the global gradient norm clipped, the
-   learning rate annealed linearly.
+   rollout did); each chunk is replayed with truncated BPTT from its stored start state
+   (after ``burn_in`` steps that refresh it with the current weights, if set), so the replay
+   reproduces the rollout's outputs (tested). ``epochs`` passes of ``minibatches`` minibatches
+   of whole chunks: the clipped surrogate, a value loss (optionally clipped), an entropy bonus,
+   advantages normalised per minibatch, the actor's and the critic's gradient norms clipped
+   each, the learning rate annealed linearly.
 5. **The policy.** Evaluated on held-out seeds (``eval.test_seed``) through the numpy runtime
    and saved as an ordinary policy file: the actor, the frozen normaliser, the action scaling,
    provenance. It runs in ``lnn-control eval``, ``inspect``, ``export --onnx`` and in
