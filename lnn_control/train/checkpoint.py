@@ -17,11 +17,11 @@ import json
 import os
 from pathlib import Path
 import shutil
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-__all__ = ['CHECKPOINT', 'save_checkpoint', 'load_checkpoint', 'optimizer_arrays',
+__all__ = ['CHECKPOINT', 'run_folder', 'save_checkpoint', 'load_checkpoint', 'optimizer_arrays',
            'load_optimizer', 'write_json', 'config_differences', 'state_dict']
 
 CHECKPOINT = 'checkpoint'   # folder of round_NNN/ checkpoints and the LATEST pointer
@@ -107,3 +107,22 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any],
         elif a != b:
             keys.append(dotted)
     return keys
+
+
+def run_folder(cfg: Any, out: Optional[os.PathLike], resume: bool) -> Tuple[Any, Path, Path]:
+    """
+    Return (the config with its ``out_dir`` set, the output folder, its checkpoint folder).
+
+    The folder is made; one holding an earlier run's checkpoint is refused unless ``resume``
+    (a second run must not overwrite the first's).
+    """
+    import dataclasses
+    from lnn_control.train.config import ConfigError
+    folder = Path(out) if out is not None else cfg.resolved_out_dir()
+    cfg = dataclasses.replace(cfg, out_dir=str(folder))
+    ckpt_dir = folder / CHECKPOINT
+    if not resume and (ckpt_dir / 'LATEST').exists():
+        raise ConfigError(f'{folder} holds a checkpoint of an earlier run: pass --resume to '
+                          f'continue it, or choose another --out')
+    folder.mkdir(parents=True, exist_ok=True)
+    return cfg, folder, ckpt_dir

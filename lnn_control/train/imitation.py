@@ -45,7 +45,6 @@ continues exactly where the interrupted one stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -339,13 +338,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
         base_dir: where ``expert.kind: file.py:Class`` files are found (the config's folder).
 
     """
-    out = Path(out) if out is not None else cfg.resolved_out_dir()
-    cfg = dataclasses.replace(cfg, out_dir=str(out))
-    ckpt_dir = out / ckpt.CHECKPOINT
-    if not resume and (ckpt_dir / 'LATEST').exists():
-        raise ConfigError(f'{out} holds a checkpoint of an earlier run: pass --resume to '
-                          f'continue it, or choose another --out')
-    out.mkdir(parents=True, exist_ok=True)
+    cfg, out, ckpt_dir = ckpt.run_folder(cfg, out, resume)
     torch.set_num_threads(cfg.threads)
 
     env = make_env(cfg.env.id, perturb=cfg.env.perturb, **cfg.env.kwargs)

@@ -166,7 +166,7 @@ class Agent(nn.Module):
         return [*self.actor.parameters(), self.log_std], list(self.critic.parameters())
 
     def entropy(self) -> torch.Tensor:
-        """Return the policy's entropy (the same in every state: the std is)."""
+        """Return the entropy of the action distribution (state-independent, as its std)."""
         return (0.5 + HALF_LOG_2PI + self.log_std).sum()
 
     def log_prob(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -682,13 +682,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
         base_dir: unused (imitation's expert files); the same signature as every method.
 
     """
-    out = Path(out) if out is not None else cfg.resolved_out_dir()
-    cfg = dataclasses.replace(cfg, out_dir=str(out))
-    ckpt_dir = out / ckpt.CHECKPOINT
-    if not resume and (ckpt_dir / 'LATEST').exists():
-        raise ConfigError(f'{out} holds a checkpoint of an earlier run: pass --resume to '
-                          f'continue it, or choose another --out')
-    out.mkdir(parents=True, exist_ok=True)
+    cfg, out, ckpt_dir = ckpt.run_folder(cfg, out, resume)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     p = cfg.ppo
