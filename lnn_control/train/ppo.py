@@ -161,6 +161,18 @@ class Agent(nn.Module):
         value, hc = self.critic(x, self.critic.unflat_state(h_critic), dt)     # (B, L, 1)
         return mean, value[..., 0], self.actor.flat_state(ha), self.critic.flat_state(hc)
 
+    def act(self, x: torch.Tensor, h_actor: torch.Tensor,
+            dt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Run the actor alone: (mean, h'), as :meth:`forward`."""
+        mean, ha = self.actor(x, self.actor.unflat_state(h_actor), dt)
+        return mean, self.actor.flat_state(ha)
+
+    def values(self, x: torch.Tensor) -> torch.Tensor:
+        """Return a stateless critic's values of (B, L, O) observations, (B, L)."""
+        value, _ = self.critic(x, self.critic.unflat_state(
+            self.critic.flat_state(self.critic.initial_state(x.shape[0]))), None)
+        return value[..., 0]
+
     def groups(self) -> Tuple[List[nn.Parameter], List[nn.Parameter]]:
         """Return the actor's parameters (with the log-std) and the critic's."""
         return [*self.actor.parameters(), self.log_std], list(self.critic.parameters())
@@ -440,28 +452,40 @@ def collect(runner: Runner, steps: int) -> Rollout:
            'starts': np.zeros((steps, n), bool)}
     fresh = np.array([len(h) == 0 for h in runner.history])
     zero_a, zero_c = agent.initial_states(n)
+    # A critic without state is run once over the whole rollout after it (a third of the
+    # per-step network time), a recurrent one step by step with the actor.
+    stateless = agent.critic.state_size == 0
+    finals: List[Tuple[int, int, np.ndarray]] = []        # (t, env, last obs) of cut episodes
     for t in range(steps):
         buf['raw_obs'][t] = runner.obs
         x = runner.normalise(np.asarray(runner.obs).reshape(n, -1))
         buf['obs'][t], buf['dt'][t], buf['starts'][t] = x, runner.dt, fresh
         buf['h_actor'][t], buf['h_critic'][t] = runner.h_actor.numpy(), runner.h_critic.numpy()
+        xt, dt = torch.from_numpy(x)[:, None], torch.from_numpy(buf['dt'][t])[:, None]
         with torch.no_grad():
-            mean, value, ha, hc = agent(torch.from_numpy(x)[:, None],
-                                        runner.h_actor, runner.h_critic,
-                                        torch.from_numpy(buf['dt'][t])[:, None])
+            if stateless:
+                mean, ha = agent.act(xt, runner.h_actor, dt)
+                hc = runner.h_critic
+            else:
+                mean, value, ha, hc = agent(xt, runner.h_actor, runner.h_critic, dt)
+                buf['values'][t] = value[:, 0].numpy()
             u = runner.sample(mean[:, 0])
             buf['logp'][t] = agent.log_prob(mean[:, 0], u).numpy()
-        buf['actions'][t], buf['values'][t] = u.numpy(), value[:, 0].numpy()
+        buf['actions'][t] = u.numpy()
         reward, terminated, truncated, final, final_dt = runner.step(
             u.numpy().astype(np.float64))
         done = terminated | truncated
         cut = truncated & ~terminated
         if cut.any():
             # A time limit is no terminal state: bootstrap with the value of the last obs.
-            xf = torch.from_numpy(runner.normalise(final.reshape(n, -1)))[:, None]
-            with torch.no_grad():
-                _, vf, _, _ = agent(xf, ha, hc, torch.from_numpy(final_dt)[:, None].float())
-            buf['bootstrap'][t] = np.where(cut, vf[:, 0].numpy(), 0.0)
+            xf = runner.normalise(final.reshape(n, -1))
+            if stateless:
+                finals += [(t, e, xf[e]) for e in np.flatnonzero(cut)]
+            else:
+                with torch.no_grad():
+                    _, vf, _, _ = agent(torch.from_numpy(xf)[:, None], ha, hc,
+                                        torch.from_numpy(final_dt)[:, None].float())
+                buf['bootstrap'][t] = np.where(cut, vf[:, 0].numpy(), 0.0)
         buf['rewards'][t], buf['dones'][t] = reward, done
         keep = torch.from_numpy(~done)[:, None]
         runner.h_actor = torch.where(keep, ha, zero_a)
@@ -469,9 +493,19 @@ def collect(runner: Runner, steps: int) -> Rollout:
         fresh = done
     x = torch.from_numpy(runner.normalise(np.asarray(runner.obs).reshape(n, -1)))[:, None]
     with torch.no_grad():
-        _, last, _, _ = agent(x, runner.h_actor, runner.h_critic,
-                              torch.from_numpy(runner.dt)[:, None].float())
-    return Rollout(**buf, last_values=last[:, 0].numpy())
+        if stateless:
+            every = np.concatenate([buf['obs'].reshape(steps * n, -1), x[:, 0].numpy()]
+                                   + [f[None] for _, _, f in finals])
+            v = agent.values(torch.from_numpy(every)[:, None])[:, 0].numpy()
+            buf['values'] = v[:steps * n].reshape(steps, n)
+            last = v[steps * n:steps * n + n]
+            for (t, e, _), value in zip(finals, v[steps * n + n:]):
+                buf['bootstrap'][t, e] = value
+        else:
+            _, lv, _, _ = agent(x, runner.h_actor, runner.h_critic,
+                                torch.from_numpy(runner.dt)[:, None].float())
+            last = lv[:, 0].numpy()
+    return Rollout(**buf, last_values=last)
 
 
 # -- 4. advantages --------------------------------------------------------------------------
