@@ -53,7 +53,7 @@ def main() -> int:
         node = LnnController()
         node.trigger_configure()
         node.trigger_activate()
-        callbacks = {sub.topic_name: sub.callback for sub in node._subs}
+        callbacks = {sub.topic_name: sub.callback for sub in node._io_subs}
         echo_pub = node.create_publisher(TwistStamped, '/echo_cmd', 10)
 
         def echo(msg):
@@ -79,14 +79,14 @@ def main() -> int:
             controller(i)
         core = node.core
         reading, _ = readings.odom_to_reading(odom)
-        obs = core.observer.observe(core.readings['scan'], reading, core.readings['goal'])
+        obs = core.mode.observer.observe(core.readings['scan'], reading, core.readings['goal'])
         build = node._build_command
         command = np.zeros(2)
         parts = {
             'controller callbacks (all)': controller,
             'echo callback (all)': lambda i: echo(odom),
             '  odometry -> reading': lambda i: readings.odom_to_reading(odom),
-            '  observer': lambda i: core.observer.observe(core.readings['scan'], reading,
+            '  observer': lambda i: core.mode.observer.observe(core.readings['scan'], reading,
                                                           core.readings['goal']),
             '  policy step': lambda i: core.policy.step(obs, 0.01),
             '  actuator': lambda i: core.actuator.command(command, 0.01),

@@ -323,6 +323,52 @@ def test_runtime_rollout_matches_torch(wiring, mapping, implicit, mixed):
     assert np.abs(h - model.flat_state(h_ref)[0].numpy()).max() <= TOL
 
 
+@pytest.mark.parametrize('wiring,mapping,implicit,mixed', [
+    ('auto_ncp', MAPPINGS[0], True, False),
+    ('auto_ncp', MAPPINGS[1], False, True),
+    ('random', MAPPINGS[2], True, False),
+    ('fc', MAPPINGS[0], True, True),
+])
+def test_runtime_sparse_form_matches_torch_and_the_dense_form(wiring, mapping, implicit,
+                                                              mixed):
+    """The synapse-list form (chosen for large networks) gives the torch model's numbers."""
+    model = LTC.from_ncps(ncps_model(wiring, mapping, implicit, mixed))
+    config, tensors = json.loads(json.dumps(model.get_config())), tensors_of(model)
+    cells = {form: LTCCell(config, tensors, form=form) for form in ('sparse', 'dense')}
+    assert {c.form for c in cells.values()} == {'sparse', 'dense'}
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((300, model.input_size)).astype(np.float32)
+    dts = rng.uniform(0.005, 0.5, 300).astype(np.float32)
+    with torch.no_grad():
+        y_ref, h_ref = model(torch.from_numpy(xs)[None], timespans=torch.from_numpy(dts)[None])
+    states = {form: cell.initial_state() for form, cell in cells.items()}
+    for t, (x, dt) in enumerate(zip(xs, dts)):
+        outs = {}
+        for form, cell in cells.items():
+            outs[form], states[form] = cell.step(x, states[form], float(dt))
+        assert np.abs(outs['sparse'] - y_ref[0, t].numpy()).max() <= TOL
+        assert np.abs(outs['sparse'] - outs['dense']).max() <= TOL
+    assert np.abs(states['sparse'] - model.flat_state(h_ref)[0].numpy()).max() <= TOL
+    tau = cells['sparse'].time_constant
+    assert np.allclose(tau, cells['dense'].time_constant, rtol=1e-4)
+
+
+def test_runtime_form_is_chosen_by_size():
+    """Fused dense matrices for small networks, synapse lists where they would be O(S N)."""
+    small, large = LTC(17, AutoNCP(19, 6, seed=1)), LTC(17, AutoNCP(128, 6, seed=1))
+    assert runtime_of(small).form == 'dense'
+    cell = runtime_of(large)
+    assert cell.form == 'sparse'
+    # Nothing of size (S, N) is kept: the arrays grow with the synapses, not their product.
+    synapses = int((large.wiring.adjacency != 0).sum())
+    arrays = [a for v in vars(cell).values() for a in (v if isinstance(v, tuple) else (v,))
+              if isinstance(a, np.ndarray)]
+    biggest = max(a.size for a in arrays)
+    assert biggest < 4 * (synapses + large.units)
+    with pytest.raises(ValueError, match='form'):
+        LTCCell(large.get_config(), tensors_of(large), form='csr')
+
+
 def test_runtime_step_returns_fresh_arrays_and_refuses_bad_dt():
     cell = runtime_of(LTC(3, AutoNCP(8, 2, seed=1)))
     x = np.ones(3, dtype=np.float32)
