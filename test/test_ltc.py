@@ -209,7 +209,7 @@ def test_index_solver_gradcheck():
 
 
 def test_large_wiring_trains_through_index_gathers_like_ncps():
-    """From about a hundred units the solver gathers and scatters by index: same numbers."""
+    """From about 64 units the solver gathers and scatters by index: same numbers."""
     torch.manual_seed(0)
     ref = ncps.torch.LTC(5, ncps.wirings.AutoNCP(100, 4, seed=3))
     ours = LTC.from_ncps(ref)

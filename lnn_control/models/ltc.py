@@ -63,7 +63,9 @@ folded once per forward instead of once per unfold. Sparse wirings (mean fan-in 
 NCP wirings) compute only the synapses that exist, gathered and scattered with one-hot matrices
 so that an unfold is two small matrix products, and run the recurrence in a hand-written
 autograd Function (:class:`_FusedSolve`) whose backward replays the loop and gets every
-parameter gradient from one matrix product over the whole sequence. Dense wirings use (N, N)
+parameter gradient from one matrix product over the whole sequence. The one-hot products are
+O(B N S) an unfold: from about 64 units the loop gathers and scatter-adds by index instead,
+neuron-major (:class:`_IndexSolve`, O(B S)). Dense wirings use (N, N)
 broadcasting through plain autograd. On one CPU thread, training an LTC(17, AutoNCP(19, 6)) is
 ~5x faster than ncps.
 """
@@ -183,8 +185,8 @@ class _IndexSolve(torch.autograd.Function):
     :class:`_FusedSolve` with index gathers and scatter-adds in place of the one-hot products.
 
     The one-hot products cost O(B N S) an unfold; ``index_select`` and ``index_add`` cost
-    O(B S), in more (cheaper) calls, which pays from about a hundred units on
-    (:data:`_INDEX_MIN_WORK`). The loop works neuron-major, (N, B) and (S, B), so that every
+    O(B S), in more (cheaper) calls, which pays from about 64 units on
+    (``_INDEX_MIN_WORK``). The loop works neuron-major, (N, B) and (S, B), so that every
     gather and scatter moves whole contiguous rows of B values. Inputs (S synapses)::
 
         v0, b, c   as in _FusedSolve
@@ -287,10 +289,10 @@ def _use_sparse(units: int, synapses: int) -> bool:
 
 
 # Multiply-adds of the one-hot products per batch row and unfold, 3 N S (forward gather and
-# scatter), above which index gathers and scatter-adds are faster (measured training on one
-# thread, bench/training_throughput.py: AutoNCP(64, 6) ~90k, about even; AutoNCP(128, 6)
-# ~750k, index form ~2x faster).
-_INDEX_MIN_WORK = 200_000
+# scatter), above which index gathers and scatter-adds are faster (forward + backward, batch
+# 32 x 64 steps, one thread: AutoNCP(48, 6) at 40k 0.12 s one-hot vs 0.15 s index,
+# AutoNCP(64, 6) at 91k 0.24 vs 0.21 s, AutoNCP(96, 6) at 321k 0.83 vs 0.54 s).
+_INDEX_MIN_WORK = 60_000
 
 
 def _use_index(units: int, synapses: int) -> bool:

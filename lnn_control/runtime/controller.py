@@ -53,8 +53,10 @@ from lnn_control.runtime.adapt.adapter import AdaptationConfig
 from lnn_control.runtime.adapt.live import LiveAdaptation
 from lnn_control.runtime.conv import ImageReading
 from lnn_control.runtime.goals import GoalMonitor
+from lnn_control.runtime.inputs import finite_float as _float
 from lnn_control.runtime.inputs import InputMode
 from lnn_control.runtime.inputs import INPUTS
+from lnn_control.runtime.inputs import InputStats
 from lnn_control.runtime.inputs import MODES
 from lnn_control.runtime.inputs import SpecMismatch
 from lnn_control.runtime.observer import Goal
@@ -169,20 +171,6 @@ class ControllerConfig:
             setattr(self, name, value)
 
 
-@dataclass
-class _InputStats:
-    """Receive times (steady clock) of one input, for staleness and rates."""
-
-    last: float = -math.inf
-    times: Deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=50))
-    received: int = 0       # readings taken (refused ones are counted by reason instead)
-
-    def rate(self) -> float:
-        if len(self.times) < 2 or self.times[-1] <= self.times[0]:
-            return 0.0
-        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
-
-
 class ControllerCore:
     """
     Policy + input mode + override + goal monitor + the node's timing, reset and stop rules.
@@ -205,7 +193,7 @@ class ControllerCore:
         self.policy = policy
         self.action_size = policy.spec.action.size
         self.readings: Dict[str, Any] = dict.fromkeys(INPUTS)
-        self.inputs = {name: _InputStats() for name in INPUTS}
+        self.inputs = {name: InputStats() for name in INPUTS}
         self._limits(self.mode.limits(config))
         self.zero = np.zeros(self.action_size, dtype=np.float64)
         self.rejected: Counter = Counter()
@@ -468,36 +456,22 @@ class ControllerCore:
     def _output(self, command: Any) -> np.ndarray:
         """Apply the final guard: nothing non-finite or out of limits leaves the core."""
         values = command.tolist() if type(command) is np.ndarray else command
-        # Python-level comparisons on the precomputed bounds beat numpy calls on 1-2 values;
-        # NaN fails every one.
-        bounds = self._bounds
-        ok = type(values) in (tuple, list) and len(values) == len(bounds)
-        if ok:
-            for v, (lo, hi) in zip(values, bounds):
-                if not (type(v) is float and lo <= v <= hi):
-                    ok = False
-                    break
-        if ok:
-            command = np.array(values, dtype=np.float64)
+        if _within(values, self._bounds):
+            command = np.array(values)  # Python floats: float64
         else:
-            command = self._guarded(command)
+            try:
+                with np.errstate(all='ignore'):
+                    command = np.asarray(command, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError, OverflowError):
+                command = self.zero[:0]
+            if command.shape != self.zero.shape or not all(
+                    lo <= v <= hi for v, (lo, hi) in zip(command.tolist(), self._bounds)):
+                self.rejected['unsafe_command'] += 1
+                command = self.zero.copy()
+                if self.actuator is not None:
+                    self.actuator.reset()
         self.last_command = command
         return command.copy()
-
-    def _guarded(self, command: Any) -> np.ndarray:
-        """The slow path of the final guard: any shape and type, refused unless it fits."""
-        try:
-            with np.errstate(all='ignore'):
-                command = np.asarray(command, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError, OverflowError):
-            command = None
-        if command is None or command.shape != self.zero.shape or not all(
-                lo <= v <= hi for v, (lo, hi) in zip(command.tolist(), self._bounds)):
-            self.rejected['unsafe_command'] += 1
-            command = self.zero.copy()
-            if self.actuator is not None:
-                self.actuator.reset()
-        return command
 
     def _stop(self) -> np.ndarray:
         self.stale = True
@@ -614,10 +588,16 @@ class ControllerCore:
         return 0, 'running', values
 
 
-def _float(value: Any) -> Optional[float]:
-    """Return ``float(value)`` if finite, else None."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
+def _within(values: Any, bounds: Tuple[Tuple[float, float], ...]) -> bool:
+    """
+    Whether ``values`` is a flat tuple or list of floats inside ``bounds``, one pair each.
+
+    Python comparisons on precomputed bounds beat numpy calls on 1-2 values; NaN fails every
+    one. Anything else (other types, shapes) is for the caller's slow path to judge.
+    """
+    if type(values) not in (tuple, list) or len(values) != len(bounds):
+        return False
+    for v, (lo, hi) in zip(values, bounds):
+        if not (type(v) is float and lo <= v <= hi):
+            return False
+    return True

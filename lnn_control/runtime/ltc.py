@@ -218,7 +218,7 @@ class LTCCell(Cell):
 
     def _build_dense(self, syn: Tuple[np.ndarray, ...], sens: Tuple[np.ndarray, ...],
                      const: np.ndarray) -> None:
-        """The fused matrices G, M (recurrent) and sg, sm (sensory); see the module."""
+        """Build the fused matrices G, M (recurrent) and sg, sm (sensory); see the module."""
         n, i, o = self.units, self.input_size, self.output_size
         src, dest, sig, bias, we, wd = syn
         s = len(src)
@@ -261,7 +261,7 @@ class LTCCell(Cell):
 
     def _build_sparse(self, syn: Tuple[np.ndarray, ...], sens: Tuple[np.ndarray, ...],
                       const: np.ndarray) -> None:
-        """Synapse lists sorted by destination, for gathers and segment sums; see the module."""
+        """Build synapse lists sorted by destination (gathers, segment sums); see the module."""
         n, o = self.units, self.output_size
         f32 = np.float32
         self._syn = _segments(syn, n)

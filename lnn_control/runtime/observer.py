@@ -251,7 +251,7 @@ class Observer:
         return self._sectors(scan).copy()
 
     def _sectors(self, scan: ScanReading) -> np.ndarray:
-        """The sector minima, the cached array itself (not to be changed by the caller)."""
+        """Return the sector minima: the cached array itself (callers must not change it)."""
         if scan is self._last_scan and scan.stamp == self._last_stamp:
             return self._last_sectors
         c = self.config
