@@ -4,6 +4,7 @@
 Time from process start to the first command of lnn_controller, and where it goes.
 
     python bench/startup.py [--runs 5] [--policy pibot_nav_cfc] [--rate 20]
+        [--dds-profile config/fastdds_discovery.xml]
 
 A driver (this process) publishes odometry at ``--rate`` Hz, scans at a quarter of it and a
 goal, before and while a fresh ``lnn_controller`` process starts (torch unimportable, as on
@@ -21,6 +22,10 @@ Stages, seconds after ``Popen``:
 - ``published``: the node's first command publish (a watchdog zero or a step);
 - ``matched``: the driver's subscription saw the node's publisher (DDS discovery);
 - ``first cmd``: the first command the driver received.
+
+``--dds-profile`` sets ``FASTRTPS_DEFAULT_PROFILES_FILE`` to that Fast DDS profile for the
+driver and the node, as a robot's bringup environment would for all its processes
+(``--dds-profile-node-only``: for the node alone).
 """
 
 import argparse
@@ -134,6 +139,9 @@ def main() -> int:
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--policy', default='pibot_nav_cfc')
     parser.add_argument('--rate', type=float, default=20.0)
+    parser.add_argument('--dds-profile', default='',
+                        help='Fast DDS XML profile for both processes')
+    parser.add_argument('--dds-profile-node-only', action='store_true')
     args = parser.parse_args()
     import domain_coordinator
     import rclpy
@@ -143,6 +151,11 @@ def main() -> int:
         os.environ['ROS_DOMAIN_ID'] = str(domain)
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         env = dict(os.environ)
+        if args.dds_profile:
+            env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(Path(args.dds_profile).resolve())
+            if not args.dds_profile_node_only:
+                os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = env[
+                    'FASTRTPS_DEFAULT_PROFILES_FILE']
         rclpy.init()
         node = rclpy.create_node('startup_driver')
         executor = SingleThreadedExecutor()
@@ -155,7 +168,9 @@ def main() -> int:
             executor.shutdown()
             node.destroy_node()
             rclpy.shutdown()
-    print(f'{args.policy}, inputs at {args.rate:g} Hz, seconds after Popen, {args.runs} runs')
+    print(f'{args.policy}, inputs at {args.rate:g} Hz, seconds after Popen, {args.runs} runs, '
+          f'Fast DDS profile: {args.dds_profile or "none (defaults)"}'
+          f'{" (node only)" if args.dds_profile and args.dds_profile_node_only else ""}')
     print(f'{"stage":<12} ' + ' '.join(f'{f"run {i + 1}":>7}' for i in range(len(results)))
           + f' {"median":>7}')
     for stage in STAGES:
