@@ -10,10 +10,12 @@ It reports median/p99, the controller/echo ratio, a backlog check (first vs last
 latencies) and the controller's peak RSS (VmHWM).
 
     python bench/controller_latency.py [--seconds 10] [--policy pibot_nav_cfc]
-        [--rates 100 1000] [--repeats 1]
+        [--rates 100 1000] [--repeats 1] [--baseline OTHER_CHECKOUT]
 
 Both nodes use rclpy's SingleThreadedExecutor. The controller runs with
 ``command_stamp:=input`` so its answers carry the input's stamp, like the echo's.
+``--baseline`` adds a third node, the controller of another checkout (its ``lnn_control``
+first on ``PYTHONPATH``), in the same rounds: before/after figures from one run.
 """
 
 import argparse
@@ -129,7 +131,11 @@ def main() -> int:
     parser.add_argument('--rates', type=float, nargs='+', default=[100.0, 1000.0])
     parser.add_argument('--repeats', type=int, default=1,
                         help='alternate controller and echo runs this many times per rate')
+    parser.add_argument('--baseline', default='',
+                        help="another checkout whose controller runs too (e.g. the code "
+                             "before a change)")
     args = parser.parse_args()
+    kinds = ('controller', 'echo') + (('baseline',) if args.baseline else ())
     import domain_coordinator
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -144,10 +150,14 @@ def main() -> int:
         executor.add_node(node)
         try:
             for rate in args.rates:
-                runs = {'controller': [], 'echo': []}
+                runs = {kind: [] for kind in kinds}
                 for _ in range(args.repeats):
-                    for kind in ('controller', 'echo'):
-                        if kind == 'controller':
+                    for kind in kinds:
+                        run_env = env
+                        if kind == 'baseline':
+                            run_env = dict(env, PYTHONPATH=os.pathsep.join(
+                                [str(Path(args.baseline).resolve()), env.get('PYTHONPATH', '')]))
+                        if kind != 'echo':
                             cmd = [sys.executable, '-c', "import sys; sys.modules['torch'] = "
                                    'None; from lnn_control.ros.controller_node import main; '
                                    'main()', '--ros-args', '-p', f'policy:={args.policy}',
@@ -155,7 +165,7 @@ def main() -> int:
                             topic = '/cmd_vel'
                         else:
                             cmd, topic = [sys.executable, '-c', ECHO], '/echo_cmd'
-                        proc = subprocess.Popen(cmd, env=env, cwd=ROOT,
+                        proc = subprocess.Popen(cmd, env=run_env, cwd=ROOT,
                                                 stdout=subprocess.DEVNULL,
                                                 stderr=subprocess.DEVNULL)
                         try:
@@ -181,9 +191,13 @@ def main() -> int:
                 print(f'{rate:6.0f} {kind:>10} {r["sent"]:6d} {r["answered"]:8d} '
                       f'{r["p50"]:7.3f} {r["p99"]:7.3f} {r["max"]:7.3f} '
                       f'{r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} {r["hwm"]:8.1f}')
-        ratios = [c['p50'] / e['p50'] for c, e in zip(runs['controller'], runs['echo'])]
-        print(f'{rate:6.0f} controller/echo p50 ratio per repeat '
-              f'{" ".join(f"{x:.2f}" for x in ratios)} (median {statistics.median(ratios):.2f})')
+        for kind in kinds[:1] + kinds[2:]:
+            ratios = [c['p50'] / e['p50'] for c, e in zip(runs[kind], runs['echo'])]
+            shares = [c['answered'] / max(c['sent'], 1) for c in runs[kind]]
+            print(f'{rate:6.0f} {kind}/echo p50 ratio per repeat '
+                  f'{" ".join(f"{x:.2f}" for x in ratios)} (median '
+                  f'{statistics.median(ratios):.2f}); answered share median '
+                  f'{statistics.median(shares):.3f}')
     return 0
 
 

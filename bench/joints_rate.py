@@ -4,7 +4,7 @@
 A ros2_control-rate ``/joint_states`` stream into lnn_controller in vector mode, over DDS.
 
     python bench/joints_rate.py [--seconds 10] [--rate 1000] [--repeats 3]
-        [--policy pendulum_cfc]
+        [--policy pendulum_cfc] [--baseline OTHER_CHECKOUT]
 
 A driver (this process) publishes stamped ``sensor_msgs/JointState`` (the pendulum's two
 joints, positions and velocities, sensor QoS) at ``--rate`` Hz to a fresh ``lnn_controller``
@@ -15,7 +15,8 @@ answers per second over the run (a falling count means the node falls behind), a
 latency from publish to answer. A Float64MultiArray carries no stamp, so the controller's
 latency is sampled through ``~/neuron_state`` (stamped with the input that stepped it,
 published right after the command, here at 50 Hz); the echo's is that of every answer.
-Backlog: the median latency of the first and the last tenth of the samples.
+Backlog: the median latency of the first and the last tenth of the samples. ``--baseline``
+adds the controller of another checkout to the same rounds (before/after in one run).
 """
 
 import argparse
@@ -72,7 +73,7 @@ def drive(node, executor, kind: str, rate: float, seconds: float) -> dict:
     def counted(msg):
         arrivals.append(time.perf_counter())
 
-    if kind == 'controller':
+    if kind != 'echo':
         subs = [node.create_subscription(Float64MultiArray, '/effort_controller/commands',
                                          counted, 100),
                 node.create_subscription(JointState, '/lnn_controller/neuron_state', stamped,
@@ -136,7 +137,9 @@ def main() -> int:
     parser.add_argument('--rate', type=float, default=1000.0)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--policy', default='pendulum_cfc')
+    parser.add_argument('--baseline', default='', help='another checkout to run as well')
     args = parser.parse_args()
+    kinds = ('controller', 'echo') + (('baseline',) if args.baseline else ())
     import domain_coordinator
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -151,15 +154,20 @@ def main() -> int:
         executor.add_node(node)
         try:
             for _ in range(args.repeats):
-                for kind in ('controller', 'echo'):
-                    if kind == 'controller':
+                for kind in kinds:
+                    run_env = env
+                    if kind == 'baseline':
+                        run_env = dict(env, PYTHONPATH=os.pathsep.join(
+                            [str(Path(args.baseline).resolve()), env.get('PYTHONPATH', '')]))
+                    if kind != 'echo':
                         cmd = [sys.executable, '-c', CONTROLLER, '--ros-args', '--params-file',
                                str(ROOT / 'config' / 'pendulum_controller.yaml'), '-p',
                                f'policy:={args.policy}', '-p', 'neuron_state_rate:=50.0',
                                '-p', 'watchdog_timeout:=0.5']
                     else:
                         cmd = [sys.executable, '-c', ECHO]
-                    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                    proc = subprocess.Popen(cmd, env=run_env, cwd=ROOT,
+                                            stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
                     try:
                         run = drive(node, executor, kind, args.rate, args.seconds)
@@ -184,9 +192,10 @@ def main() -> int:
         print(f'{kind:>10} {r["sent"]:6d} {r["answered"]:8d} {r["share"]:6.3f} '
               f'{r["per_s_first"]:8d} {r["per_s_last"]:7d} {r["samples"]:7d} {r["p50"]:7.3f} '
               f'{r["p99"]:7.3f} {r["first10"]:8.3f} {r["last10"]:7.3f} {r["hwm"]:8.1f}')
-    shares = [r['share'] for kind, r in rows if kind == 'controller']
-    print(f'controller answered share per repeat: {" ".join(f"{s:.3f}" for s in shares)} '
-          f'(median {statistics.median(shares):.3f})')
+    for name in kinds[:1] + kinds[2:]:
+        shares = [r['share'] for kind, r in rows if kind == name]
+        print(f'{name} answered share per repeat: {" ".join(f"{s:.3f}" for s in shares)} '
+              f'(median {statistics.median(shares):.3f})')
     return 0
 
 

@@ -268,12 +268,15 @@ class Observer:
             norm = self._buffer[:-1]
             np.subtract(ranges, c.range_min, out=norm)
             np.multiply(norm, 1.0 / self._span, out=norm)
-            np.clip(norm, 0.0, 1.0, out=norm)
+            # clip(norm, 0, 1) as the two ufuncs (np.clip's Python wrapper costs more); NaNs
+            # are set below.
+            np.maximum(norm, 0.0, out=norm)
+            np.minimum(norm, 1.0, out=norm)
         if c.below_range_min == 'near':
             norm[no_return] = 1.0
             norm[below] = 0.0
         else:
-            too_close = np.isneginf(ranges)
+            too_close = ranges == -np.inf
             norm[no_return | (below & ~too_close)] = 1.0
             norm[too_close] = 0.0
         sectors = self._buffer[self._gather].min(axis=1)   # (S,)
