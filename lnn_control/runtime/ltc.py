@@ -343,7 +343,9 @@ class LTCCell(Cell):
                                                np.add.reduceat)
         # Sensory sums once per step: c = constants + sensory sums, cm/D in the denominator.
         src, sig, bias, weights, starts, z, p, nd = self._sens
-        take(self._x_in, src, out=z)
+        # mode='clip' skips the per-element bounds check (the indices are valid by
+        # construction): about twice as fast a gather as the default 'raise'.
+        take(self._x_in, src, out=z, mode='clip')
         multiply(z, sig, out=z)
         add(z, bias, out=z)
         tanh(z, out=z)
@@ -355,7 +357,7 @@ class LTCCell(Cell):
         src, sig, bias, weights, starts, z, p, nd = self._syn
         v, num, den, cm_d, tmp = self._v, nd[0], nd[1], self._cm_d, self._tmp
         for _ in range(self.ode_unfolds):
-            take(v, src, out=z)  # presynaptic potentials, (S,)
+            take(v, src, out=z, mode='clip')  # presynaptic potentials, (S,)
             multiply(z, sig, out=z)
             add(z, bias, out=z)
             tanh(z, out=z)
