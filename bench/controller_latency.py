@@ -7,7 +7,9 @@ A driver (this process) publishes stamped Odometry, LaserScan (1/4 rate) and a g
 and 1 kHz; per odometry message it measures the time from its publish to the reception of the
 answer (/cmd_vel from the controller, /echo_cmd from the echo node, each a separate process).
 It reports median/p99, the controller/echo ratio, a backlog check (first vs last 10 % of the
-latencies) and the controller's peak RSS (VmHWM).
+latencies), each node's peak RSS (VmHWM) and the CPU time it used per answered message (user +
+system, ``/proc/PID/stat``: what a message costs the node whatever the machine's load, the
+executor's wake-ups included).
 
     python bench/controller_latency.py [--seconds 10] [--policy pibot_nav_cfc]
         [--rates 100 1000] [--repeats 1] [--baseline OTHER_CHECKOUT]
@@ -54,7 +56,13 @@ def _hwm_mb(pid: int) -> float:
     return float('nan')
 
 
-def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/PID/stat``)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _drive(node, executor, answer_topic: str, rate: float, seconds: float, pid: int):
     from geometry_msgs.msg import PoseStamped
     from geometry_msgs.msg import TwistStamped
     from nav_msgs.msg import Odometry
@@ -70,7 +78,10 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     sent_at = {}
     latencies = []
 
+    answers = [0]
+
     def on_answer(msg):
+        answers[0] += 1
         t = sent_at.pop((msg.header.stamp.sec, msg.header.stamp.nanosec), None)
         if t is not None:
             latencies.append(time.perf_counter() - t)
@@ -78,9 +89,12 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     sub = node.create_subscription(TwistStamped, answer_topic, on_answer, 10)
     goal, scan, odom = robot_messages()
     period = 1.0 / rate
-    # Warm-up: discovery, goal and a few inputs, not measured.
-    end = time.monotonic() + 3.0
+    # Warm-up, not measured: discovery (which can take the DDS announcement period, ~3 s),
+    # the goal and inputs until answers come, then 2 s more.
+    end = time.monotonic() + 30.0
     while time.monotonic() < end:
+        if answers[0] and end - time.monotonic() > 2.0:
+            end = time.monotonic() + 2.0
         goal.header.stamp = node.get_clock().now().to_msg()
         goal_pub.publish(goal)
         scan.header.stamp = goal.header.stamp
@@ -91,6 +105,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     latencies.clear()
     sent_at.clear()
     sent = 0
+    cpu0 = _cpu_seconds(pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         due = start + sent * period
@@ -108,6 +123,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         executor.spin_once(timeout_sec=0.01)
+    cpu = _cpu_seconds(pid) - cpu0
     node.destroy_subscription(sub)
     for pub in (odom_pub, scan_pub, goal_pub):
         node.destroy_publisher(pub)
@@ -115,12 +131,13 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     if lat.size == 0:
         nan = float('nan')
         return {'sent': sent, 'answered': 0, 'p50': nan, 'p99': nan, 'max': nan,
-                'first10_p50': nan, 'last10_p50': nan}
+                'first10_p50': nan, 'last10_p50': nan, 'cpu_us': nan}
     tenth = max(1, len(lat) // 10)
     return {'sent': sent, 'answered': len(lat), 'p50': float(np.median(lat)),
             'p99': float(np.percentile(lat, 99)), 'max': float(lat.max()),
             'first10_p50': float(np.median(lat[:tenth])),
-            'last10_p50': float(np.median(lat[-tenth:]))}
+            'last10_p50': float(np.median(lat[-tenth:])),
+            'cpu_us': cpu / len(lat) * 1e6}
 
 
 def main() -> int:
@@ -169,7 +186,7 @@ def main() -> int:
                                                 stdout=subprocess.DEVNULL,
                                                 stderr=subprocess.DEVNULL)
                         try:
-                            run = _drive(node, executor, topic, rate, args.seconds)
+                            run = _drive(node, executor, topic, rate, args.seconds, proc.pid)
                             run['hwm'] = _hwm_mb(proc.pid)
                             runs[kind].append(run)
                         finally:
@@ -184,13 +201,15 @@ def main() -> int:
             node.destroy_node()
             rclpy.shutdown()
     print(f'{"rate":>6} {"node":>10} {"sent":>6} {"answered":>8} {"p50 ms":>7} {"p99 ms":>7} '
-          f'{"max ms":>7} {"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8}')
+          f'{"max ms":>7} {"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8} '
+          f'{"CPU us/answer":>13}')
     for rate, runs in rows:
         for kind, results in runs.items():
             for r in results:
                 print(f'{rate:6.0f} {kind:>10} {r["sent"]:6d} {r["answered"]:8d} '
                       f'{r["p50"]:7.3f} {r["p99"]:7.3f} {r["max"]:7.3f} '
-                      f'{r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} {r["hwm"]:8.1f}')
+                      f'{r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} {r["hwm"]:8.1f} '
+                      f'{r["cpu_us"]:13.1f}')
         for kind in kinds[:1] + kinds[2:]:
             ratios = [c['p50'] / e['p50'] for c, e in zip(runs[kind], runs['echo'])]
             shares = [c['answered'] / max(c['sent'], 1) for c in runs[kind]]

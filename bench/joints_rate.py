@@ -15,7 +15,8 @@ answers per second over the run (a falling count means the node falls behind), a
 latency from publish to answer. A Float64MultiArray carries no stamp, so the controller's
 latency is sampled through ``~/neuron_state`` (stamped with the input that stepped it,
 published right after the command, here at 50 Hz); the echo's is that of every answer.
-Backlog: the median latency of the first and the last tenth of the samples. ``--baseline``
+Backlog: the median latency of the first and the last tenth of the samples. CPU: the node
+process's user + system time per answer (``/proc/PID/stat``). ``--baseline``
 adds the controller of another checkout to the same rounds (before/after in one run).
 """
 
@@ -56,7 +57,13 @@ def _hwm_mb(pid: int) -> float:
     return float('nan')
 
 
-def drive(node, executor, kind: str, rate: float, seconds: float) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/PID/stat``)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def drive(node, executor, kind: str, rate: float, seconds: float, pid: int) -> dict:
     """Publish joint states at ``rate`` for ``seconds``; count and time the answers."""
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import JointState
@@ -86,9 +93,12 @@ def drive(node, executor, kind: str, rate: float, seconds: float) -> dict:
     msg.position = [0.0, 0.01]
     msg.velocity = [0.0, 0.0]
     period = 1.0 / rate
-    # Warm-up: discovery, the watchdog's zeros, a few steps; not measured.
-    end = time.monotonic() + 3.0
+    # Warm-up, not measured: discovery (which can take the DDS announcement period, ~3 s)
+    # and inputs until answers come, then 2 s more.
+    end = time.monotonic() + 30.0
     while time.monotonic() < end:
+        if arrivals and end - time.monotonic() > 2.0:
+            end = time.monotonic() + 2.0
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
         executor.spin_once(timeout_sec=0.01)
@@ -96,6 +106,7 @@ def drive(node, executor, kind: str, rate: float, seconds: float) -> dict:
     arrivals.clear()
     sent_at.clear()
     sent = 0
+    cpu0 = _cpu_seconds(pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         due = start + sent * period
@@ -111,6 +122,7 @@ def drive(node, executor, kind: str, rate: float, seconds: float) -> dict:
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         executor.spin_once(timeout_sec=0.01)
+    cpu = _cpu_seconds(pid) - cpu0
     for sub in subs:
         node.destroy_subscription(sub)
     node.destroy_publisher(pub)
@@ -127,7 +139,8 @@ def drive(node, executor, kind: str, rate: float, seconds: float) -> dict:
             'p50': float(np.median(lat)) if lat.size else nan,
             'p99': float(np.percentile(lat, 99)) if lat.size else nan,
             'first10': float(np.median(lat[:tenth])) if lat.size else nan,
-            'last10': float(np.median(lat[-tenth:])) if lat.size else nan}
+            'last10': float(np.median(lat[-tenth:])) if lat.size else nan,
+            'cpu_us': cpu / max(answered, 1) * 1e6}
 
 
 def main() -> int:
@@ -170,7 +183,7 @@ def main() -> int:
                                             stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
                     try:
-                        run = drive(node, executor, kind, args.rate, args.seconds)
+                        run = drive(node, executor, kind, args.rate, args.seconds, proc.pid)
                         run['hwm'] = _hwm_mb(proc.pid)
                         rows.append((kind, run))
                     finally:
@@ -187,11 +200,12 @@ def main() -> int:
           f'(vector mode)')
     print(f'{"node":>10} {"sent":>6} {"answered":>8} {"share":>6} {"/s first":>8} '
           f'{"/s last":>7} {"samples":>7} {"p50 ms":>7} {"p99 ms":>7} {"first10%":>8} '
-          f'{"last10%":>7} {"VmHWM MB":>8}')
+          f'{"last10%":>7} {"VmHWM MB":>8} {"CPU us/answer":>13}')
     for kind, r in rows:
         print(f'{kind:>10} {r["sent"]:6d} {r["answered"]:8d} {r["share"]:6.3f} '
               f'{r["per_s_first"]:8d} {r["per_s_last"]:7d} {r["samples"]:7d} {r["p50"]:7.3f} '
-              f'{r["p99"]:7.3f} {r["first10"]:8.3f} {r["last10"]:7.3f} {r["hwm"]:8.1f}')
+              f'{r["p99"]:7.3f} {r["first10"]:8.3f} {r["last10"]:7.3f} {r["hwm"]:8.1f} '
+              f'{r["cpu_us"]:13.1f}')
     for name in kinds[:1] + kinds[2:]:
         shares = [r['share'] for kind, r in rows if kind == name]
         print(f'{name} answered share per repeat: {" ".join(f"{s:.3f}" for s in shares)} '

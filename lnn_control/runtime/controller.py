@@ -356,8 +356,10 @@ class ControllerCore:
         return all(now - self.inputs[name].last <= timeout for name in self.mode.required)
 
     def _others_fresh(self, now: float) -> bool:
-        """Whether the required inputs but the trigger (just received) are fresh."""
+        """Whether the required inputs are fresh, given the trigger was just received."""
         timeout = self.config.watchdog_timeout
+        if not now - now <= timeout:
+            return False        # a non-finite now: stale, as _fresh finds the trigger too
         for stats in self._others:
             if not now - stats.last <= timeout:
                 return False
@@ -405,11 +407,11 @@ class ControllerCore:
             start = perf_counter()
             action = policy.step(obs, dt)
             self.latencies.append(perf_counter() - start)
-            # One reduction instead of an isfinite pass (this runs every step): a sum is
-            # non-finite iff an element is (or the values are beyond any sane state, ~1e38).
-            # The action's few values are summed as the Python floats the Actuator takes.
+            # One reduction each instead of isfinite passes (this runs every step): a sum is
+            # non-finite iff an element is (or the values are beyond any sane state, ~1e38
+            # in float32). The action goes on as the Python floats the Actuator takes.
+            total = float(_SUM(policy.state)) + float(_SUM(action))
             values = action.tolist()
-            total = float(_SUM(policy.state)) + math.fsum(values)
         self.steps += 1
         if not math.isfinite(total):
             self.reset('divergence')
