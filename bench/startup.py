@@ -4,7 +4,7 @@
 Time from process start to the first command of lnn_controller, and where it goes.
 
     python bench/startup.py [--runs 5] [--policy pibot_nav_cfc] [--rate 20]
-        [--dds-profile config/fastdds_discovery.xml]
+        [--dds-profile bench/fastdds_discovery.xml]
 
 A driver (this process) publishes odometry at ``--rate`` Hz, scans at a quarter of it and a
 goal, before and while a fresh ``lnn_controller`` process starts (torch unimportable, as on
