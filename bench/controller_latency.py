@@ -149,8 +149,8 @@ def main() -> int:
     parser.add_argument('--repeats', type=int, default=1,
                         help='alternate controller and echo runs this many times per rate')
     parser.add_argument('--baseline', default='',
-                        help="another checkout whose controller runs too (e.g. the code "
-                             "before a change)")
+                        help='another checkout whose controller runs too (e.g. the code '
+                             'before a change)')
     args = parser.parse_args()
     kinds = ('controller', 'echo') + (('baseline',) if args.baseline else ())
     import domain_coordinator
