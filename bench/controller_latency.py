@@ -182,7 +182,10 @@ def main() -> int:
                             topic = '/cmd_vel'
                         else:
                             cmd, topic = [sys.executable, '-c', ECHO], '/echo_cmd'
-                        proc = subprocess.Popen(cmd, env=run_env, cwd=ROOT,
+                        # python -c puts the working directory first on sys.path:
+                        # the baseline runs in its own checkout, or it would import ours.
+                        cwd = Path(args.baseline).resolve() if kind == 'baseline' else ROOT
+                        proc = subprocess.Popen(cmd, env=run_env, cwd=cwd,
                                                 stdout=subprocess.DEVNULL,
                                                 stderr=subprocess.DEVNULL)
                         try:
