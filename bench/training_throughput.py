@@ -63,7 +63,7 @@ def plot(sweep, path: str) -> None:
     ax.set_xscale('log', base=2)
     ax.set_yscale('log')
     ax.set_xlabel('units (AutoNCP(units, 6), 17 inputs)')
-    ax.set_ylabel(f'timesteps/s (batch {BATCH} x seq {SEQ}, fwd + bwd + Adam)')
+    ax.set_ylabel(f'timesteps/s (batch {BATCH} x {SEQ}, train step)')
     ax.grid(True, which='both', alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
