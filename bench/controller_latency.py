@@ -7,13 +7,17 @@ A driver (this process) publishes stamped Odometry, LaserScan (1/4 rate) and a g
 and 1 kHz; per odometry message it measures the time from its publish to the reception of the
 answer (/cmd_vel from the controller, /echo_cmd from the echo node, each a separate process).
 It reports median/p99, the controller/echo ratio, a backlog check (first vs last 10 % of the
-latencies) and the controller's peak RSS (VmHWM).
+latencies), each node's peak RSS (VmHWM) and the CPU time it used per answered message (user +
+system, ``/proc/PID/stat``: what a message costs the node whatever the machine's load, the
+executor's wake-ups included).
 
     python bench/controller_latency.py [--seconds 10] [--policy pibot_nav_cfc]
-        [--rates 100 1000] [--repeats 1]
+        [--rates 100 1000] [--repeats 1] [--baseline OTHER_CHECKOUT]
 
 Both nodes use rclpy's SingleThreadedExecutor. The controller runs with
 ``command_stamp:=input`` so its answers carry the input's stamp, like the echo's.
+``--baseline`` adds a third node, the controller of another checkout (its ``lnn_control``
+first on ``PYTHONPATH``), in the same rounds: before/after figures from one run.
 """
 
 import argparse
@@ -52,7 +56,13 @@ def _hwm_mb(pid: int) -> float:
     return float('nan')
 
 
-def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/PID/stat``)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _drive(node, executor, answer_topic: str, rate: float, seconds: float, pid: int):
     from geometry_msgs.msg import PoseStamped
     from geometry_msgs.msg import TwistStamped
     from nav_msgs.msg import Odometry
@@ -68,7 +78,10 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     sent_at = {}
     latencies = []
 
+    answers = [0]
+
     def on_answer(msg):
+        answers[0] += 1
         t = sent_at.pop((msg.header.stamp.sec, msg.header.stamp.nanosec), None)
         if t is not None:
             latencies.append(time.perf_counter() - t)
@@ -76,9 +89,12 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     sub = node.create_subscription(TwistStamped, answer_topic, on_answer, 10)
     goal, scan, odom = robot_messages()
     period = 1.0 / rate
-    # Warm-up: discovery, goal and a few inputs, not measured.
-    end = time.monotonic() + 3.0
+    # Warm-up, not measured: discovery (which can take the DDS announcement period, ~3 s),
+    # the goal and inputs until answers come, then 2 s more.
+    end = time.monotonic() + 30.0
     while time.monotonic() < end:
+        if answers[0] and end - time.monotonic() > 2.0:
+            end = time.monotonic() + 2.0
         goal.header.stamp = node.get_clock().now().to_msg()
         goal_pub.publish(goal)
         scan.header.stamp = goal.header.stamp
@@ -89,6 +105,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     latencies.clear()
     sent_at.clear()
     sent = 0
+    cpu0 = _cpu_seconds(pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         due = start + sent * period
@@ -106,6 +123,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         executor.spin_once(timeout_sec=0.01)
+    cpu = _cpu_seconds(pid) - cpu0
     node.destroy_subscription(sub)
     for pub in (odom_pub, scan_pub, goal_pub):
         node.destroy_publisher(pub)
@@ -113,12 +131,13 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float):
     if lat.size == 0:
         nan = float('nan')
         return {'sent': sent, 'answered': 0, 'p50': nan, 'p99': nan, 'max': nan,
-                'first10_p50': nan, 'last10_p50': nan}
+                'first10_p50': nan, 'last10_p50': nan, 'cpu_us': nan}
     tenth = max(1, len(lat) // 10)
     return {'sent': sent, 'answered': len(lat), 'p50': float(np.median(lat)),
             'p99': float(np.percentile(lat, 99)), 'max': float(lat.max()),
             'first10_p50': float(np.median(lat[:tenth])),
-            'last10_p50': float(np.median(lat[-tenth:]))}
+            'last10_p50': float(np.median(lat[-tenth:])),
+            'cpu_us': cpu / len(lat) * 1e6}
 
 
 def main() -> int:
@@ -129,7 +148,11 @@ def main() -> int:
     parser.add_argument('--rates', type=float, nargs='+', default=[100.0, 1000.0])
     parser.add_argument('--repeats', type=int, default=1,
                         help='alternate controller and echo runs this many times per rate')
+    parser.add_argument('--baseline', default='',
+                        help='another checkout whose controller runs too (e.g. the code '
+                             'before a change)')
     args = parser.parse_args()
+    kinds = ('controller', 'echo') + (('baseline',) if args.baseline else ())
     import domain_coordinator
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -144,10 +167,14 @@ def main() -> int:
         executor.add_node(node)
         try:
             for rate in args.rates:
-                runs = {'controller': [], 'echo': []}
+                runs = {kind: [] for kind in kinds}
                 for _ in range(args.repeats):
-                    for kind in ('controller', 'echo'):
-                        if kind == 'controller':
+                    for kind in kinds:
+                        run_env = env
+                        if kind == 'baseline':
+                            run_env = dict(env, PYTHONPATH=os.pathsep.join(
+                                [str(Path(args.baseline).resolve()), env.get('PYTHONPATH', '')]))
+                        if kind != 'echo':
                             cmd = [sys.executable, '-c', "import sys; sys.modules['torch'] = "
                                    'None; from lnn_control.ros.controller_node import main; '
                                    'main()', '--ros-args', '-p', f'policy:={args.policy}',
@@ -155,11 +182,14 @@ def main() -> int:
                             topic = '/cmd_vel'
                         else:
                             cmd, topic = [sys.executable, '-c', ECHO], '/echo_cmd'
-                        proc = subprocess.Popen(cmd, env=env, cwd=ROOT,
+                        # python -c puts the working directory first on sys.path:
+                        # the baseline runs in its own checkout, or it would import ours.
+                        cwd = Path(args.baseline).resolve() if kind == 'baseline' else ROOT
+                        proc = subprocess.Popen(cmd, env=run_env, cwd=cwd,
                                                 stdout=subprocess.DEVNULL,
                                                 stderr=subprocess.DEVNULL)
                         try:
-                            run = _drive(node, executor, topic, rate, args.seconds)
+                            run = _drive(node, executor, topic, rate, args.seconds, proc.pid)
                             run['hwm'] = _hwm_mb(proc.pid)
                             runs[kind].append(run)
                         finally:
@@ -174,16 +204,22 @@ def main() -> int:
             node.destroy_node()
             rclpy.shutdown()
     print(f'{"rate":>6} {"node":>10} {"sent":>6} {"answered":>8} {"p50 ms":>7} {"p99 ms":>7} '
-          f'{"max ms":>7} {"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8}')
+          f'{"max ms":>7} {"first10% p50":>12} {"last10% p50":>11} {"VmHWM MB":>8} '
+          f'{"CPU us/answer":>13}')
     for rate, runs in rows:
         for kind, results in runs.items():
             for r in results:
                 print(f'{rate:6.0f} {kind:>10} {r["sent"]:6d} {r["answered"]:8d} '
                       f'{r["p50"]:7.3f} {r["p99"]:7.3f} {r["max"]:7.3f} '
-                      f'{r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} {r["hwm"]:8.1f}')
-        ratios = [c['p50'] / e['p50'] for c, e in zip(runs['controller'], runs['echo'])]
-        print(f'{rate:6.0f} controller/echo p50 ratio per repeat '
-              f'{" ".join(f"{x:.2f}" for x in ratios)} (median {statistics.median(ratios):.2f})')
+                      f'{r["first10_p50"]:12.3f} {r["last10_p50"]:11.3f} {r["hwm"]:8.1f} '
+                      f'{r["cpu_us"]:13.1f}')
+        for kind in kinds[:1] + kinds[2:]:
+            ratios = [c['p50'] / e['p50'] for c, e in zip(runs[kind], runs['echo'])]
+            shares = [c['answered'] / max(c['sent'], 1) for c in runs[kind]]
+            print(f'{rate:6.0f} {kind}/echo p50 ratio per repeat '
+                  f'{" ".join(f"{x:.2f}" for x in ratios)} (median '
+                  f'{statistics.median(ratios):.2f}); answered share median '
+                  f'{statistics.median(shares):.3f}')
     return 0
 
 

@@ -219,3 +219,29 @@ def test_divergence_guard_resets_and_reports(policies, name):
     command = core.feed('odom', OdomReading(0, 0, 0, 0, 0, 1.1), now=0.1)
     _safe(core, command)
     assert np.abs(policy.state).any()       # stepping again after the reset
+
+
+@pytest.mark.parametrize('action', [[np.inf, -np.inf], [3e38, 3e38], [np.nan, 0.0]])
+def test_non_finite_or_overflowing_actions_read_as_divergence(policies, action):
+    """An action the guard's sum cannot add up (inf - inf, float32 overflow) never raises."""
+    policy = policies['pibot_nav_cfc']
+    policy.reset()
+    core = ControllerCore(policy, ControllerConfig())
+    core.feed('goal', Goal(2.0, 1.0), now=0.0)
+    core.feed('scan', _scan(1.0), now=0.0)
+    core.feed('odom', OdomReading(0, 0, 0, 0, 0, 1.0), now=0.0)
+    step = policy.step
+
+    def broken(obs, dt):
+        step(obs, dt)
+        return np.array(action, dtype=np.float32)
+
+    policy.step = broken
+    try:
+        command = core.feed('odom', OdomReading(0, 0, 0, 0, 0, 1.05), now=0.05)
+    finally:
+        del policy.step
+    _safe(core, command)
+    assert command.tolist() == [0.0, 0.0]
+    _, _, values = core.diagnostics(now=0.05)
+    assert values['resets_divergence'] == '1'

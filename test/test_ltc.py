@@ -5,7 +5,7 @@
 import itertools
 import json
 
-from lnn_control.models.ltc import _FusedSolve, LTC
+from lnn_control.models.ltc import _FusedSolve, _IndexSolve, LTC
 from lnn_control.runtime.base import CELLS, PolicyFormatError
 from lnn_control.runtime.ltc import LTCCell
 from lnn_control.wirings import AutoNCP, Custom, FullyConnected, Wiring
@@ -191,6 +191,42 @@ def test_fused_solver_gradcheck():
     assert torch.autograd.gradcheck(lambda *a: _FusedSolve.apply(*a, 3), args)
 
 
+def test_index_solver_gradcheck():
+    torch.manual_seed(0)
+    b, t, n, s = 2, 3, 4, 7
+    v0 = torch.randn(b, n, dtype=torch.double, requires_grad=True)
+    bias = torch.cat([0.3 * torch.randn(b, t, n), 2.0 + torch.rand(b, t, n)], -1).double()
+    c = (1.0 + torch.rand(b, t, n, dtype=torch.double))
+    src = torch.tensor([0, 1, 1, 2, 3, 3, 0])
+    dest = torch.tensor([1, 0, 2, 2, 1, 3, 3])
+    sig = torch.randn(s, dtype=torch.double)
+    nms = torch.randn(s, dtype=torch.double)
+    w2 = torch.rand(2 * s, dtype=torch.double)
+    args = [v0, bias.requires_grad_(), c.requires_grad_(), sig.requires_grad_(),
+            nms.requires_grad_(), w2.requires_grad_()]
+    assert torch.autograd.gradcheck(
+        lambda *a: _IndexSolve.apply(*a, src, torch.cat([dest, dest + n]), 3), args)
+
+
+def test_large_wiring_trains_through_index_gathers_like_ncps():
+    """From about 64 units the solver gathers and scatters by index: same numbers."""
+    torch.manual_seed(0)
+    ref = ncps.torch.LTC(5, ncps.wirings.AutoNCP(100, 4, seed=3))
+    ours = LTC.from_ncps(ref)
+    small = LTC.from_ncps(ncps_model('auto_ncp'))
+    assert ours._sparse and ours._index and not small._index
+    x, ts = inputs(ours, 2, 3)
+    y_ref, h_ref = ncps_run(ref, x, ts)
+    y, h = ours(x, timespans=ts)
+    assert (y - y_ref).abs().max() <= TOL and (h - h_ref).abs().max() <= TOL
+    weights = torch.randn_like(y)
+    g_ref = grads(ref, (ncps_run(ref, x, ts)[0] * weights).sum())
+    g = grads(ours, (ours(x, timespans=ts)[0] * weights).sum())
+    for name, grad in g.items():
+        expected = g_ref[ncps_name(name)]
+        assert (grad - expected).abs().max() <= 1e-4 * max(1.0, expected.abs().max()), name
+
+
 # ---------------------------------------------------------------------------- API
 def test_timespans_forms_and_bad_shape():
     model = LTC(3, AutoNCP(8, 2, seed=1))
@@ -321,6 +357,52 @@ def test_runtime_rollout_matches_torch(wiring, mapping, implicit, mixed):
     assert y.dtype == np.float32 and h.dtype == np.float32
     assert np.abs(np.stack(ys) - y_ref[0].numpy()).max() <= TOL
     assert np.abs(h - model.flat_state(h_ref)[0].numpy()).max() <= TOL
+
+
+@pytest.mark.parametrize('wiring,mapping,implicit,mixed', [
+    ('auto_ncp', MAPPINGS[0], True, False),
+    ('auto_ncp', MAPPINGS[1], False, True),
+    ('random', MAPPINGS[2], True, False),
+    ('fc', MAPPINGS[0], True, True),
+])
+def test_runtime_sparse_form_matches_torch_and_the_dense_form(wiring, mapping, implicit,
+                                                              mixed):
+    """The synapse-list form (chosen for large networks) gives the torch model's numbers."""
+    model = LTC.from_ncps(ncps_model(wiring, mapping, implicit, mixed))
+    config, tensors = json.loads(json.dumps(model.get_config())), tensors_of(model)
+    cells = {form: LTCCell(config, tensors, form=form) for form in ('sparse', 'dense')}
+    assert {c.form for c in cells.values()} == {'sparse', 'dense'}
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((300, model.input_size)).astype(np.float32)
+    dts = rng.uniform(0.005, 0.5, 300).astype(np.float32)
+    with torch.no_grad():
+        y_ref, h_ref = model(torch.from_numpy(xs)[None], timespans=torch.from_numpy(dts)[None])
+    states = {form: cell.initial_state() for form, cell in cells.items()}
+    for t, (x, dt) in enumerate(zip(xs, dts)):
+        outs = {}
+        for form, cell in cells.items():
+            outs[form], states[form] = cell.step(x, states[form], float(dt))
+        assert np.abs(outs['sparse'] - y_ref[0, t].numpy()).max() <= TOL
+        assert np.abs(outs['sparse'] - outs['dense']).max() <= TOL
+    assert np.abs(states['sparse'] - model.flat_state(h_ref)[0].numpy()).max() <= TOL
+    tau = cells['sparse'].time_constant
+    assert np.allclose(tau, cells['dense'].time_constant, rtol=1e-4)
+
+
+def test_runtime_form_is_chosen_by_size():
+    """Fused dense matrices for small networks, synapse lists where they would be O(S N)."""
+    small, large = LTC(17, AutoNCP(19, 6, seed=1)), LTC(17, AutoNCP(128, 6, seed=1))
+    assert runtime_of(small).form == 'dense'
+    cell = runtime_of(large)
+    assert cell.form == 'sparse'
+    # Nothing of size (S, N) is kept: the arrays grow with the synapses, not their product.
+    synapses = int((large.wiring.adjacency != 0).sum())
+    arrays = [a for v in vars(cell).values() for a in (v if isinstance(v, tuple) else (v,))
+              if isinstance(a, np.ndarray)]
+    biggest = max(a.size for a in arrays)
+    assert biggest < 4 * (synapses + large.units)
+    with pytest.raises(ValueError, match='form'):
+        LTCCell(large.get_config(), tensors_of(large), form='csr')
 
 
 def test_runtime_step_returns_fresh_arrays_and_refuses_bad_dt():

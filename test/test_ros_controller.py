@@ -298,3 +298,27 @@ def test_bad_parameters_refused_at_start(ros_env, tmp_path):
             assert reason in controller.text()
         finally:
             controller.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('executor', ['events', 'single_threaded'])
+def test_either_executor_drives_watches_and_stops_at_zero(ros_env, policies, tmp_path,
+                                                          executor):
+    """Both executors the node offers step, run the watchdog and leave zero on SIGTERM."""
+    controller = Controller(ros_env, tmp_path, f'ctl_{executor}', policy=policies['good'],
+                            executor=executor)
+    robot = FakeRobot(f'robot_{executor}')
+    try:
+        _wait_for_commands(robot, controller)
+        robot.drive(1.0)
+        assert any(v != (0.0, 0.0) for _, v in robot.commands)
+        robot.commands.clear()          # sensors stop: the steady-clock watchdog answers
+        assert robot.spin_until(lambda: any(v == (0.0, 0.0) for _, v in robot.commands), 3.0)
+        robot.drive(0.5)
+        assert controller.stop() == 0
+        robot.spin_for(0.5)
+        assert robot.commands[-1][1] == (0.0, 0.0)
+        assert 'unavailable' not in controller.text()
+    finally:
+        robot.close()
+        controller.stop()

@@ -275,13 +275,16 @@ class _Scan(torch.autograd.Function):
                 continue
             f1, f2, g = fs[i][..., :n], fs[i][..., n:], gs[i]
             j = new(steps, batch, 4, n)  # dh'/d(z_f1, z_f2, z_a, z_b)
+            # Written as x - x y (addcmul) to save passes over these (T, B, H) arrays.
+            one_minus_g = torch.sub(1.0, g)
+            gd = torch.mul(g, one_minus_g)  # sigmoid' of the gate
             if no_gate:
                 torch.addcmul(torch.ones_like(f1), f1, f1, value=-1.0, out=j[:, :, 0])
-                gd = g * (1.0 - g) * f2
+                gd.mul_(f2)
             else:
-                torch.mul(1.0 - g, 1.0 - f1 * f1, out=j[:, :, 0])
-                gd = g * (1.0 - g) * (f2 - f1)
-            torch.mul(g, 1.0 - f2 * f2, out=j[:, :, 1])
+                torch.addcmul(one_minus_g, one_minus_g, f1 * f1, value=-1.0, out=j[:, :, 0])
+                gd.mul_(f2 - f1)
+            torch.addcmul(g, g, f2 * f2, value=-1.0, out=j[:, :, 1])
             torch.mul(gd, t_all, out=j[:, :, 2])
             j[:, :, 3] = gd
             jac.append(j)

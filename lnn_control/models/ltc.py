@@ -63,7 +63,9 @@ folded once per forward instead of once per unfold. Sparse wirings (mean fan-in 
 NCP wirings) compute only the synapses that exist, gathered and scattered with one-hot matrices
 so that an unfold is two small matrix products, and run the recurrence in a hand-written
 autograd Function (:class:`_FusedSolve`) whose backward replays the loop and gets every
-parameter gradient from one matrix product over the whole sequence. Dense wirings use (N, N)
+parameter gradient from one matrix product over the whole sequence. The one-hot products are
+O(B N S) an unfold: from about 64 units the loop gathers and scatter-adds by index instead,
+neuron-major (:class:`_IndexSolve`, O(B S)). Dense wirings use (N, N)
 broadcasting through plain autograd. On one CPU thread, training an LTC(17, AutoNCP(19, 6)) is
 ~5x faster than ncps.
 """
@@ -178,6 +180,103 @@ class _FusedSolve(torch.autograd.Function):
         return g, g_b, g_c.transpose(0, 1), g_gs, g_nms, g_m, None
 
 
+class _IndexSolve(torch.autograd.Function):
+    """
+    :class:`_FusedSolve` with index gathers and scatter-adds in place of the one-hot products.
+
+    The one-hot products cost O(B N S) an unfold; ``index_select`` and ``index_add`` cost
+    O(B S), in more (cheaper) calls, which pays from about 64 units on
+    (``_INDEX_MIN_WORK``). The loop works neuron-major, (N, B) and (S, B), so that every
+    gather and scatter moves whole contiguous rows of B values. Inputs (S synapses)::
+
+        v0, b, c   as in _FusedSolve
+        sig (S,)   sigma of each synapse: z = v[src] * sig + nms
+        nms (S,)   -mu * sigma
+        w2  (2S,)  [w * erev | w] per synapse, added into [numerator | denominator]
+        src (S,), dest2 (2S,) = [dest, dest + N]   long indices, no gradient
+
+    Parameter gradients are reduced in chunks of unfolds (the gathers of a whole sequence
+    would be (T L, 2S, B)).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, v0: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                sig: torch.Tensor, nms: torch.Tensor, w2: torch.Tensor, src: torch.Tensor,
+                dest2: torch.Tensor, unfolds: int) -> torch.Tensor:
+        batch, steps, n = c.shape
+        s = sig.shape[0]
+        rows = steps * unfolds
+        b_n = b.permute(1, 2, 0).contiguous()  # (T, 2N, B)
+        c_n = c.permute(1, 2, 0).contiguous()  # (T, N, B)
+        states = v0.new_empty(rows + 1, n, batch)  # v before every unfold, then the last v
+        acts = v0.new_empty(rows, s, batch)  # sigmoid activations
+        nd = v0.new_empty(rows, 2 * n, batch)  # [numerator w/o c*v | denominator]
+        prod = v0.new_empty(2, s, batch)
+        sig_c, nms_c, w2_c = sig[:, None], nms[:, None], w2.view(2, s, 1)
+        states[0] = v0.t()
+        st, ac, ndv = states.unbind(0), acts.unbind(0), nd.unbind(0)
+        num, den = nd[:, :n].unbind(0), nd[:, n:].unbind(0)
+        flat = prod.view(2 * s, batch)
+        i = 0
+        for b_t, c_t in zip(b_n.unbind(0), c_n.unbind(0)):
+            for _ in range(unfolds):
+                a = torch.index_select(st[i], 0, src, out=ac[i])  # (S, B) presynaptic v
+                torch.addcmul(nms_c, a, sig_c, out=a).sigmoid_()
+                torch.mul(a, w2_c, out=prod)  # (2, S, B)
+                torch.index_add(b_t, 0, dest2, flat, out=ndv[i])  # (2N, B)
+                torch.addcmul(num[i], c_t, st[i], out=st[i + 1]).div_(den[i])
+                i += 1
+        ctx.unfolds = unfolds
+        ctx.save_for_backward(states, acts, nd, c_n, sig, w2, src, dest2)
+        return states[unfolds::unfolds].permute(2, 0, 1)  # (B, T, N)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        states, acts, nd, c_n, sig, w2, src, dest2 = ctx.saved_tensors
+        unfolds = ctx.unfolds
+        steps, n, batch = c_n.shape
+        rows, s = steps * unfolds, sig.shape[0]
+        grad_n = grad.permute(1, 2, 0)  # (T, N, B)
+        # gnd holds [dL/dnum | -dL/dden] as in _FusedSolve; the sign is restored below.
+        w2_sign = w2.view(2, s, 1).clone()
+        w2_sign[1] *= -1.0
+        sig_c = sig[:, None]
+        dsig = acts - acts * acts  # sigmoid' = a (1 - a), (rows, S, B)
+        gnd = nd.new_empty(rows, 2 * n, batch)
+        gz = acts.new_empty(rows, s, batch)
+        gathered = nd.new_empty(2, s, batch)
+        st, ds, gndv, gzv = states.unbind(0), dsig.unbind(0), gnd.unbind(0), gz.unbind(0)
+        den = nd[:, n:].unbind(0)
+        gn, gd = gnd[:, :n].unbind(0), gnd[:, n:].unbind(0)
+        flat = gathered.view(2 * s, batch)
+        g = torch.zeros_like(states[0])  # dL/dv, (N, B)
+        i = rows
+        for grad_t, c_t in zip(reversed(grad_n.unbind(0)), reversed(c_n.unbind(0))):
+            g = g + grad_t
+            for _ in range(unfolds):
+                i -= 1
+                torch.div(g, den[i], out=gn[i])
+                torch.mul(gn[i], st[i + 1], out=gd[i])
+                torch.index_select(gndv[i], 0, dest2, out=flat)  # (2S, B)
+                z = torch.sum(gathered.mul_(w2_sign), 0, out=gzv[i]).mul_(ds[i])  # (S, B)
+                g = torch.index_add(gn[i] * c_t, 0, src, z * sig_c)  # (N, B)
+        g_w2 = w2.new_zeros(2, s)
+        g_sig = sig.new_zeros(s)
+        chunk = max(1, (1 << 22) // max(1, batch * 2 * s))  # ~16 MB of gathers at a time
+        for start in range(0, rows, chunk):
+            stop = min(rows, start + chunk)
+            g_c = gnd[start:stop].index_select(1, dest2).view(stop - start, 2, s, batch)
+            g_w2 += (g_c * acts[start:stop].unsqueeze(1)).sum((0, 3))
+            g_sig += (states[start:stop].index_select(1, src) * gz[start:stop]).sum((0, 2))
+        g_w2[1] *= -1.0
+        g_nms = gz.sum((0, 2))
+        g_b = gnd.view(steps, unfolds, 2 * n, batch).sum(1)  # (T, 2N, B)
+        g_b[:, n:] *= -1.0
+        g_c = (gnd[:, :n] * states[:-1]).view(steps, unfolds, n, batch).sum(1)
+        return (g.t(), g_b.permute(2, 0, 1), g_c.permute(2, 0, 1), g_sig, g_nms,
+                g_w2.view(-1), None, None, None)
+
+
 # Sparse (one-hot gather/scatter products, ~N*S per row) unless the mean fan-in S/N is so
 # high that the dense form (~N*N per row, but several elementwise ops) is cheaper. Measured
 # training on 1 thread: sparse wins for FullyConnected(20) and AutoNCP(128, 8) (fan-in 15),
@@ -187,6 +286,17 @@ _SPARSE_MAX_FANIN = 20
 
 def _use_sparse(units: int, synapses: int) -> bool:
     return synapses <= _SPARSE_MAX_FANIN * units
+
+
+# Multiply-adds of the one-hot products per batch row and unfold, 3 N S (forward gather and
+# scatter), above which index gathers and scatter-adds are faster (forward + backward, batch
+# 32 x 64 steps, one thread: AutoNCP(48, 6) at 40k 0.12 s one-hot vs 0.15 s index,
+# AutoNCP(64, 6) at 91k 0.24 vs 0.21 s, AutoNCP(96, 6) at 321k 0.83 vs 0.54 s).
+_INDEX_MIN_WORK = 60_000
+
+
+def _use_index(units: int, synapses: int) -> bool:
+    return 3 * units * synapses > _INDEX_MIN_WORK
 
 
 def _one_hot(index: np.ndarray, size: int, rows: bool) -> torch.Tensor:
@@ -306,6 +416,11 @@ class LTC(MixedMemoryState, PolicyModel):
             else:
                 self.register_buffer(f'_{prefix}mask', torch.as_tensor(mat, dtype=torch.float32),
                                      persistent=False)
+        # Large sparse wirings: index gathers and scatter-adds instead of one-hot products.
+        self._index = self._sparse and _use_index(n, int(adjacency.sum()))
+        if self._index:
+            self.register_buffer('_dest2', torch.cat([self._dest, self._dest + n]),
+                                 persistent=False)
 
     @staticmethod
     def _uniform(shape: Tuple[int, ...], name: str) -> torch.Tensor:
@@ -341,6 +456,9 @@ class LTC(MixedMemoryState, PolicyModel):
         if self._sparse:
             src, dest = self._src, self._dest
             sigma, w = self.sigma[src, dest], w[src, dest]  # (S,)
+            if self._index:
+                nms = -(self.mu[src, dest] * sigma)
+                return sigma, nms, torch.cat([w * self.erev[src, dest], w])  # (S,), (S,), (2S,)
             gs = self._gather * sigma  # (N, S)
             nms = -(self.mu[src, dest] * sigma)
             m = torch.cat([self._scatter * (w * self.erev[src, dest]).unsqueeze(1),
@@ -372,9 +490,18 @@ class LTC(MixedMemoryState, PolicyModel):
             exporting = (torch.jit.is_tracing() or torch.jit.is_scripting()
                          or torch.compiler.is_compiling())
             if not exporting:
+                if self._index:
+                    return _IndexSolve.apply(v, b, c, *folded, self._src, self._dest2,
+                                             self.ode_unfolds)
                 return _FusedSolve.apply(v, b, c, *folded, self.ode_unfolds)
             # Exporters (ONNX, torch.export) do not see through the Function's preallocated
             # out= buffers: give them the same recurrence in plain ops.
+            if self._index:
+                sigma, nms, w2 = folded
+                s = sigma.shape[0]
+                folded = (self._gather * sigma, nms,
+                          torch.cat([self._scatter * w2[:s, None], self._scatter * w2[s:, None]],
+                                    dim=1))
             gs, nms, m = folded
             n = c.shape[-1]
             outs = []

@@ -109,6 +109,9 @@ class ControllerIO(Node):
         msg_type, self._build_command, _ = readings.COMMAND_TYPES[s.command_type]
         # Reused for every command: constructing a nested message costs more than a step.
         self._cmd_msg = msg_type()
+        self._cmd_stamp = getattr(getattr(self._cmd_msg, 'header', None), 'stamp', None)
+        # The node's (ROS, maybe sim) clock read without building rclpy Time objects.
+        self._clock_handle = self.get_clock().handle
         self._io_pubs = {
             'cmd': self.create_lifecycle_publisher(msg_type, s.cmd_topic, COMMAND_QOS),
             'neuron': self.create_lifecycle_publisher(JointState, '~/neuron_state', 10),
@@ -148,8 +151,14 @@ class ControllerIO(Node):
         if pub is None or self.state != 'active' or (
                 not force and self.core is not None and self.core.halted is not None):
             return False
-        if stamp is None:
-            stamp = self.get_clock().now().to_msg()   # sim time when use_sim_time is set
+        if stamp is None and self._cmd_stamp is not None:
+            # Now on the node's clock (sim time when use_sim_time is set), written into the
+            # reused message: one clock read, no rclpy Time or builtin Time built.
+            handle = self._clock_handle
+            with handle:
+                nanoseconds = handle.get_now().nanoseconds
+            stamp = self._cmd_stamp
+            stamp.sec, stamp.nanosec = divmod(nanoseconds, 1_000_000_000)
         pub.publish(self._build_command(command, stamp, self.settings.base_frame,
                                         out=self._cmd_msg))
         return True

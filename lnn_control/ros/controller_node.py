@@ -54,9 +54,23 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import State
 from rclpy.lifecycle import TransitionCallbackReturn
 
-__all__ = ['LnnController', 'main']
+__all__ = ['LnnController', 'main', 'EXECUTORS']
 
 _CONFIG_ERRORS = (PolicyFormatError, FileNotFoundError, ValueError, OSError)
+
+
+def _events_executor() -> Any:
+    """Return rclpy's C++ EventsExecutor (rclpy.experimental); ImportError where absent."""
+    from rclpy.experimental import EventsExecutor
+    return EventsExecutor()
+
+
+# The ``executor`` parameter -> a factory. rclpy's Python executors rebuild the wait set on
+# every spin, ~0.4 ms for this node's ~40 entities (timers, services, QoS event handlers):
+# several times the callback, paid per message. The C++ EventsExecutor halves the node's CPU
+# per message (BENCHMARKS.md, "Controller node: hot path").
+EXECUTORS: Dict[str, Callable[[], Any]] = {'events': _events_executor,
+                                           'single_threaded': SingleThreadedExecutor}
 
 
 def _transition(method: Callable[..., TransitionCallbackReturn]
@@ -269,7 +283,12 @@ def main(args: Optional[List[str]] = None) -> None:
         rclpy.logging.get_logger('lnn_controller').fatal(f'bad parameter: {exc}')
         rclpy.shutdown()
         sys.exit(1)
-    executor = SingleThreadedExecutor()
+    kind = node.get_parameter('executor').value
+    try:
+        executor = EXECUTORS[kind]()
+    except ImportError as exc:
+        node.get_logger().warning(f'executor {kind!r} unavailable ({exc}): single_threaded')
+        executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         if node.get_parameter('autostart').value:
@@ -287,6 +306,7 @@ def main(args: Optional[List[str]] = None) -> None:
             'the controller was not active; its last command was zero'))
         node.autosave('exit')
     finally:
+        executor.remove_node(node)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

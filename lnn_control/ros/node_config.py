@@ -57,6 +57,7 @@ class NodeConfig:
         goal_status_period: how often ``~/goal_status`` is published besides its changes.
         adapted_dir, adaptation_autosave: where learned readouts are saved, and whether on
             every stop.
+        executor: the rclpy executor that spins the node (``controller_node.EXECUTORS``).
 
     """
 
@@ -97,6 +98,9 @@ class NodeConfig:
                                'autosave write new policy files', apply='start')
     adaptation_autosave: bool = setting(True, 'on deactivate, cleanup, shutdown and exit, save '
                                         'what was learned since the last save to adapted_dir')
+    executor: str = setting('events', "rclpy executor: events (rclpy's C++ EventsExecutor, "
+                            'about half the CPU per message) or single_threaded',
+                            choices=('events', 'single_threaded'), apply='start')
 
 
 def policy_refusal(value: str, dirs: Sequence[str], builtins: Sequence[str]) -> Optional[str]:

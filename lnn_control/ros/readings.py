@@ -129,23 +129,34 @@ def odom_to_reading(msg: Odometry, odom_frame: Optional[str] = None,
     With ``odom_frame`` given, a pose in another frame (not declared equivalent) is refused:
     the goal is taken in that frame, and comparing poses of two frames would be misreading.
     """
+    header = msg.header
     if odom_frame is not None:
-        frame = msg.header.frame_id.lstrip('/')
-        if frame and frame not in [f.lstrip('/') for f in (odom_frame, *equivalent_frames)]:
-            return None, 'odom_frame'
-    p, q = msg.pose.pose.position, msg.pose.pose.orientation
-    v, w = msg.twist.twist.linear.x, msg.twist.twist.angular.z
-    if not _finite(p.x, p.y, q.x, q.y, q.z, q.w, v, w):
+        frame = header.frame_id
+        # The common case first: the odom frame itself, spelled the same (no list built).
+        if frame and frame != odom_frame:
+            frame = frame.lstrip('/')
+            if frame and frame not in [f.lstrip('/') for f in (odom_frame, *equivalent_frames)]:
+                return None, 'odom_frame'
+    pose, twist = msg.pose.pose, msg.twist.twist
+    p, q = pose.position, pose.orientation
+    x, y, qx, qy, qz, qw = p.x, p.y, q.x, q.y, q.z, q.w
+    v, w = twist.linear.x, twist.angular.z
+    # v - v is 0.0 for a finite float and NaN for inf or NaN: one comparison for all eight
+    # (and no overflow, unlike a sum of the values).
+    if (x - x) + (y - y) + (qx - qx) + (qy - qy) + (qz - qz) + (qw - qw) + (v - v) \
+            + (w - w) != 0.0:
         return None, 'odom_non_finite'
     # The yaw formula holds for unit quaternions only (a zero or huge one, even finite, gives
     # a wrong or NaN heading). Products of huge floats give inf, which fails the test too.
-    if not abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w - 1.0) <= 0.2:
+    if not abs(qx * qx + qy * qy + qz * qz + qw * qw - 1.0) <= 0.2:
         return None, 'odom_quaternion'
-    stamp = _valid_stamp(msg.header.stamp)
-    if stamp is None:
+    stamp = header.stamp
+    nanosec = stamp.nanosec
+    if not 0 <= nanosec < 1_000_000_000:
         return None, 'odom_stamp'
-    return OdomReading(x=p.x, y=p.y, yaw=yaw_from_quaternion(q.x, q.y, q.z, q.w), v=v, w=w,
-                       stamp=stamp), ''
+    return OdomReading(x=x, y=y, yaw=math.atan2(2.0 * (qw * qz + qx * qy),
+                                                1.0 - 2.0 * (qy * qy + qz * qz)),
+                       v=v, w=w, stamp=stamp.sec + nanosec * 1e-9), ''
 
 
 def goal_to_reading(msg: PoseStamped, odom_frame: str = 'odom',
@@ -208,7 +219,8 @@ def command_to_twist(command: np.ndarray, stamp: Time = None, frame_id: str = ''
     message costs more than the policy step) and returns it; other fields stay zero.
     """
     msg = Twist() if out is None else out
-    msg.linear.x, msg.angular.z = float(command[0]), float(command[1])
+    values = command.tolist() if type(command) is np.ndarray else command
+    msg.linear.x, msg.angular.z = float(values[0]), float(values[1])
     return msg
 
 
@@ -217,9 +229,11 @@ def command_to_twist_stamped(command: np.ndarray, stamp: Time = None,
                              out: Optional[TwistStamped] = None) -> TwistStamped:
     """(v, w) -> TwistStamped in the body frame."""
     msg = TwistStamped() if out is None else out
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
+    header = msg.header
+    if stamp is not None and stamp is not header.stamp:
+        header.stamp = stamp
+    if header.frame_id != frame_id:
+        header.frame_id = frame_id
     command_to_twist(command, out=msg.twist)
     return msg
 

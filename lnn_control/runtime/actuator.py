@@ -130,23 +130,27 @@ class Actuator:
         ValueError only when ``action`` does not hold exactly two numbers.
         """
         v, w = _pair(action)
-        if not (math.isfinite(v) and math.isfinite(w)):
+        # v - v is 0.0 for a finite float, NaN for inf or NaN.
+        if (v - v) + (w - w) != 0.0:
             self.v = self.w = 0.0
             return 0.0, 0.0
         c = self.config
-        v = min(max(v, -c.max_v), c.max_v)
-        w = min(max(w, -c.max_w), c.max_w)
-        try:
-            dt = float(dt)
-        except (TypeError, ValueError, OverflowError):
-            dt = 0.0
+        max_v, max_w = c.max_v, c.max_w
+        v = min(max(v, -max_v), max_v)
+        w = min(max(w, -max_w), max_w)
+        if type(dt) is not float:
+            try:
+                dt = float(dt)
+            except (TypeError, ValueError, OverflowError):
+                dt = 0.0
         if not dt > 0.0 or math.isnan(dt):
             return self.v, self.w
         dv = c.max_accel_v * dt   # may be inf (huge dt or no limit): then no rate limit
         dw = c.max_accel_w * dt
-        self.v = min(max(v, self.v - dv), self.v + dv)
-        self.w = min(max(w, self.w - dw), self.w + dw)
-        return self.v, self.w
+        last_v, last_w = self.v, self.w
+        self.v = v = min(max(v, last_v - dv), last_v + dv)
+        self.w = w = min(max(w, last_w - dw), last_w + dw)
+        return v, w
 
 
 def _pair(action: Any) -> Tuple[float, float]:

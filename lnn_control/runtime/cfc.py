@@ -222,13 +222,12 @@ class CfCCell(Cell):
         self._buf = np.zeros(motor_at + sizes[-1] + (n if arch.mixed_memory else 0), f32)
         buf = self._buf
         buf[offsets[1:] - 1] = 1.0
-        self._idx_x = np.arange(n_x)
         self._x = buf[:n_x]
         self._idx_h = np.concatenate([np.arange(o + i, o + i + h) for o, i, h
                                       in zip(offsets[:-1], arch.in_features, sizes)])
         out_at = list(offsets[1:-1]) + [motor_at]  # where layer l writes its output
         idx_out = np.concatenate([np.arange(o, o + h) for o, h in zip(out_at, sizes)])
-        self._idx_motor = np.arange(motor_at, motor_at + sizes[-1])
+        self._motor = buf[motor_at:motor_at + sizes[-1]]  # a view: copied per step
         self._c = buf[motor_at + sizes[-1]:]  # memory cell state slot (empty without)
         self._idx_state = np.concatenate([idx_out, np.arange(motor_at + sizes[-1], buf.size)])
 
@@ -312,7 +311,7 @@ class CfCCell(Cell):
     def step(self, x: np.ndarray, h: np.ndarray, dt: float) -> Tuple[np.ndarray, np.ndarray]:
         """Advance by ``dt`` seconds on input ``x`` (input_size,); return (y, new flat h)."""
         buf = self._buf
-        buf[self._idx_x] = x
+        self._x[:] = x  # a slice: cheaper than an index array
         if self._memory is not None:
             # The memory cell runs first on the raw input and the CfC state (ncps); its new
             # cell state lands in the buffer's memory slot.
@@ -354,7 +353,7 @@ class CfCCell(Cell):
                 np.dot(mix, f12, out=md)
                 np.multiply(t_a, half_diff, out=out)
                 out += mean
-        y = buf[self._idx_motor]
+        y = self._motor.copy()
         if self._fc is not None:
             y = np.dot(self._fc[0], y)
             y += self._fc[1]

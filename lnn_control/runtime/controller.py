@@ -46,15 +46,17 @@ from collections import deque
 import dataclasses
 from dataclasses import dataclass
 import math
-import time
+from time import perf_counter
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lnn_control.runtime.adapt.adapter import AdaptationConfig
 from lnn_control.runtime.adapt.live import LiveAdaptation
 from lnn_control.runtime.conv import ImageReading
 from lnn_control.runtime.goals import GoalMonitor
+from lnn_control.runtime.inputs import finite_float as _float
 from lnn_control.runtime.inputs import InputMode
 from lnn_control.runtime.inputs import INPUTS
+from lnn_control.runtime.inputs import InputStats
 from lnn_control.runtime.inputs import MODES
 from lnn_control.runtime.inputs import SpecMismatch
 from lnn_control.runtime.observer import Goal
@@ -72,6 +74,7 @@ __all__ = ['ControllerConfig', 'ControllerCore', 'SpecMismatch', 'INPUTS', 'MODE
            'TRIGGERS']
 
 TRIGGERS = ('odom', 'scan', 'imu', 'joints', 'image')
+_SUM = np.add.reduce   # the ufunc itself: np.sum's Python wrapper costs a microsecond
 _READING_TYPES = {'scan': ScanReading, 'odom': OdomReading, 'goal': Goal, 'imu': ImuReading,
                   'joints': JointsReading, 'image': ImageReading}
 
@@ -168,20 +171,6 @@ class ControllerConfig:
             setattr(self, name, value)
 
 
-@dataclass
-class _InputStats:
-    """Receive times (steady clock) of one input, for staleness and rates."""
-
-    last: float = -math.inf
-    times: Deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=50))
-    received: int = 0       # readings taken (refused ones are counted by reason instead)
-
-    def rate(self) -> float:
-        if len(self.times) < 2 or self.times[-1] <= self.times[0]:
-            return 0.0
-        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
-
-
 class ControllerCore:
     """
     Policy + input mode + override + goal monitor + the node's timing, reset and stop rules.
@@ -203,10 +192,10 @@ class ControllerCore:
         self.mode = self._check(policy, config)
         self.policy = policy
         self.action_size = policy.spec.action.size
+        self.readings: Dict[str, Any] = dict.fromkeys(INPUTS)
+        self.inputs = {name: InputStats() for name in INPUTS}
         self._limits(self.mode.limits(config))
         self.zero = np.zeros(self.action_size, dtype=np.float64)
-        self.readings: Dict[str, Any] = dict.fromkeys(INPUTS)
-        self.inputs = {name: _InputStats() for name in INPUTS}
         self.rejected: Counter = Counter()
         self.resets: Counter = Counter()
         self.latencies: Deque[float] = deque(maxlen=1000)
@@ -242,7 +231,12 @@ class ControllerCore:
         if actuator is not None and old is not None:
             actuator.reset(*old.last)      # carry the rate limiter's state, clipped
         self.actuator = actuator
-        self._low_list, self._high_list = self.low.tolist(), self.high.tolist()
+        self._bounds = tuple(zip(self.low.tolist(), self.high.tolist()))
+        # A step runs on a trigger message just taken at ``now``: freshness needs only the
+        # other required inputs (precomputed here, where the mode and limits are set).
+        trigger = self.config.trigger
+        self._others = tuple(self.inputs[name] for name in self.mode.required
+                             if name != trigger)
 
     @property
     def required(self) -> Tuple[str, ...]:
@@ -316,13 +310,17 @@ class ControllerCore:
         """
         if self.halted is not None:
             return None
-        if name not in _READING_TYPES or not isinstance(reading, _READING_TYPES[name]):
+        kind = _READING_TYPES.get(name)
+        if kind is None or (type(reading) is not kind and not isinstance(reading, kind)):
             self.reject(f'{name}_type')
             return None
-        stamp = _float(getattr(reading, 'stamp', math.nan))
-        if stamp is None:
-            self.reject(f'{name}_stamp')
-            return None
+        stamp = getattr(reading, 'stamp', math.nan)
+        # Fast path: a float stamp is finite iff stamp - stamp is 0 (inf - inf and NaN: NaN).
+        if type(stamp) is not float or stamp - stamp != 0.0:
+            stamp = _float(stamp)
+            if stamp is None:
+                self.reject(f'{name}_stamp')
+                return None
         if name == 'goal' and self.goals is not None:
             if _float(reading.x) is None or _float(reading.y) is None:
                 self.reject('goal_non_finite')
@@ -357,9 +355,19 @@ class ControllerCore:
         timeout = self.config.watchdog_timeout
         return all(now - self.inputs[name].last <= timeout for name in self.mode.required)
 
+    def _others_fresh(self, now: float) -> bool:
+        """Whether the required inputs are fresh, given the trigger was just received."""
+        timeout = self.config.watchdog_timeout
+        if not now - now <= timeout:
+            return False        # a non-finite now: stale, as _fresh finds the trigger too
+        for stats in self._others:
+            if not now - stats.last <= timeout:
+                return False
+        return True
+
     # -- stepping ----------------------------------------------------------------------------
     def _step(self, stamp: float, now: float) -> np.ndarray:
-        if not self._fresh(now):
+        if not self._others_fresh(now):
             return self._stop()
         if self.stale:
             # Inputs are back after a stall: the robot stands still, the old state is stale.
@@ -394,14 +402,18 @@ class ControllerCore:
         if obs is None:
             # No goal yet (pibot): stay still, and keep the state fresh for when it comes.
             return self._hold(self.zero, dt)
-        start = time.perf_counter()
+        policy = self.policy
         with np.errstate(all='ignore'):
-            action = self.policy.step(obs, dt)
-        self.latencies.append(time.perf_counter() - start)
+            start = perf_counter()
+            action = policy.step(obs, dt)
+            self.latencies.append(perf_counter() - start)
+            # One reduction each instead of isfinite passes (this runs every step): a sum is
+            # non-finite iff an element is (or the values are beyond any sane state, ~1e38
+            # in float32). The action goes on as the Python floats the Actuator takes.
+            total = float(_SUM(policy.state)) + float(_SUM(action))
+            values = action.tolist()
         self.steps += 1
-        # One reduction instead of two isfinite passes (this runs every step): a sum is
-        # non-finite iff an element is (or the values are beyond any sane state, ~1e38).
-        if not math.isfinite(float(self.policy.state.sum()) + float(np.sum(action))):
+        if not math.isfinite(total):
             self.reset('divergence')
             if self.actuator is not None:
                 self.actuator.reset()
@@ -410,15 +422,21 @@ class ControllerCore:
         if self.adaptation.adapter is not None:
             self.adaptation.step(intervened, self.override.command,
                                  self.mode.near_collision(self.readings))
-        if intervened and goals is not None:
-            goals.pause()           # the operator drives: not the policy's progress
-        return self._hold(action, dt)
+        if intervened:
+            if goals is not None:
+                goals.pause()       # the operator drives: not the policy's progress
+            values = action
+        return self._hold(values, dt)
 
     def _pursue(self, goals: GoalMonitor, now: float) -> bool:
         """Update the goal monitor with the odometry; whether the policy should drive."""
         odom = self.readings['odom']
         if odom is not None:
-            x, y, t = _float(odom.x), _float(odom.y), _float(odom.stamp)
+            x, y, t = odom.x, odom.y, odom.stamp
+            # readings.py gives floats (checked finite by the monitor); anything else is
+            # converted and checked here first.
+            if not (type(x) is float and type(y) is float and type(t) is float):
+                x, y, t = _float(x), _float(y), _float(t)
             if x is not None and y is not None and t is not None:
                 goals.update(x, y, t, now)
         if goals.restart:
@@ -429,22 +447,31 @@ class ControllerCore:
             self.events += goals.drain()
         return goals.drives
 
-    def _hold(self, action: np.ndarray, dt: float) -> np.ndarray:
+    def _hold(self, action: Any, dt: float) -> np.ndarray:
         if self.actuator is not None:
-            return self._output(np.asarray(self.actuator.command(action, dt)))
+            # Python floats in and out: cheaper than numpy scalars for two values.
+            if type(action) is np.ndarray and action.shape == (2,):
+                action = action.tolist()
+            return self._output(self.actuator.command(action, dt))
         return self._output(np.clip(np.asarray(action, dtype=np.float64), self.low, self.high))
 
-    def _output(self, command: np.ndarray) -> np.ndarray:
+    def _output(self, command: Any) -> np.ndarray:
         """Apply the final guard: nothing non-finite or out of limits leaves the core."""
-        command = np.asarray(command, dtype=np.float64).reshape(-1)
-        # Python-level comparisons beat numpy calls on 1-2 values; NaN fails every one.
-        if command.shape != self.zero.shape or not all(
-                lo <= v <= hi for v, lo, hi in zip(command.tolist(), self._low_list,
-                                                   self._high_list)):
-            self.rejected['unsafe_command'] += 1
-            command = self.zero.copy()
-            if self.actuator is not None:
-                self.actuator.reset()
+        values = command.tolist() if type(command) is np.ndarray else command
+        if _within(values, self._bounds):
+            command = np.array(values)  # Python floats: float64
+        else:
+            try:
+                with np.errstate(all='ignore'):
+                    command = np.asarray(command, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError, OverflowError):
+                command = self.zero[:0]
+            if command.shape != self.zero.shape or not all(
+                    lo <= v <= hi for v, (lo, hi) in zip(command.tolist(), self._bounds)):
+                self.rejected['unsafe_command'] += 1
+                command = self.zero.copy()
+                if self.actuator is not None:
+                    self.actuator.reset()
         self.last_command = command
         return command.copy()
 
@@ -563,10 +590,16 @@ class ControllerCore:
         return 0, 'running', values
 
 
-def _float(value: Any) -> Optional[float]:
-    """Return ``float(value)`` if finite, else None."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
+def _within(values: Any, bounds: Tuple[Tuple[float, float], ...]) -> bool:
+    """
+    Whether ``values`` is a flat tuple or list of floats inside ``bounds``, one pair each.
+
+    Python comparisons on precomputed bounds beat numpy calls on 1-2 values; NaN fails every
+    one. Anything else (other types, shapes) is for the caller's slow path to judge.
+    """
+    if type(values) not in (tuple, list) or len(values) != len(bounds):
+        return False
+    for v, (lo, hi) in zip(values, bounds):
+        if not (type(v) is float and lo <= v <= hi):
+            return False
+    return True

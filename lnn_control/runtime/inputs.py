@@ -27,8 +27,11 @@ nothing here knows ROS.
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
 import math
-from typing import Any, Callable, ClassVar, Dict, Optional, Tuple, Type
+from typing import Any, Callable, ClassVar, Deque, Dict, Optional, Tuple, Type
 
 from lnn_control.runtime.actuator import Actuator
 from lnn_control.runtime.actuator import ActuatorConfig
@@ -40,7 +43,7 @@ from lnn_control.runtime.policy import PolicySpec
 import numpy as np
 
 __all__ = ['InputMode', 'PiBotInputs', 'VectorInputs', 'CameraInputs', 'MODES', 'INPUTS',
-           'SpecMismatch', 'NEAR_COLLISION']
+           'SpecMismatch', 'NEAR_COLLISION', 'InputStats', 'finite_float']
 
 INPUTS = ('scan', 'odom', 'goal', 'imu', 'joints', 'image')
 MODES: Dict[str, Type['InputMode']] = {}
@@ -52,6 +55,30 @@ Reject = Callable[[str], None]
 
 class SpecMismatch(ValueError):
     """The policy file does not fit the configured inputs/outputs (the node refuses it)."""
+
+
+@dataclass
+class InputStats:
+    """Receive times (steady clock, seconds) of one input, for staleness and rates."""
+
+    last: float = -math.inf
+    times: Deque[float] = field(default_factory=lambda: deque(maxlen=50))
+    received: int = 0       # readings taken (refused ones are counted by reason instead)
+
+    def rate(self) -> float:
+        """Messages per second over the last 50 receive times (0 before two)."""
+        if len(self.times) < 2 or self.times[-1] <= self.times[0]:
+            return 0.0
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+def finite_float(value: Any) -> Optional[float]:
+    """Return ``float(value)`` if finite, else None."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 class InputMode:

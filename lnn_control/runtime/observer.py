@@ -284,8 +284,12 @@ class Observer:
 
     def lidar(self, scan: ScanReading) -> np.ndarray:
         """Normalised sector minima of one scan, (lidar_sectors,) float32 in [0, 1]."""
+        return self._sectors(scan).copy()
+
+    def _sectors(self, scan: ScanReading) -> np.ndarray:
+        """Return the sector minima: the cached array itself (callers must not change it)."""
         if scan is self._last_scan and scan.stamp == self._last_stamp:
-            return self._last_sectors.copy()
+            return self._last_sectors
         c = self.config
         with np.errstate(over='ignore', invalid='ignore'):
             # float64 beyond float32 reads +-inf; NaN compares False everywhere below.
@@ -300,33 +304,51 @@ class Observer:
             norm = self._buffer[:-1]
             np.subtract(ranges, c.range_min, out=norm)
             np.multiply(norm, 1.0 / self._span, out=norm)
-            np.clip(norm, 0.0, 1.0, out=norm)
+            # clip(norm, 0, 1) as the two ufuncs (np.clip's Python wrapper costs more); NaNs
+            # are set below.
+            np.maximum(norm, 0.0, out=norm)
+            np.minimum(norm, 1.0, out=norm)
         if c.below_range_min == 'near':
             norm[no_return] = 1.0
             norm[below] = 0.0
         else:
-            too_close = np.isneginf(ranges)
+            too_close = ranges == -np.inf
             norm[no_return | (below & ~too_close)] = 1.0
             norm[too_close] = 0.0
         sectors = self._buffer[self._gather].min(axis=1)   # (S,)
         # A held scan (the same message again, as between 5 Hz scans) is not recomputed.
         self._last_scan, self._last_stamp, self._last_sectors = scan, scan.stamp, sectors
-        return sectors.copy()
+        return sectors
 
     # -- all ---------------------------------------------------------------------------------
     def observe(self, scan: ScanReading, odom: OdomReading, goal: Goal) -> np.ndarray:
         """Return the observation, (size,) float32; the module docstring gives its layout."""
         c = self.config
         ok = True
-        v, w = _finite(odom.v, None), _finite(odom.w, None)
-        if v is None or w is None:
-            ok = False
-            v, w = v or 0.0, w or 0.0
+        v, w = odom.v, odom.w
+        x, y, yaw, gx, gy = odom.x, odom.y, odom.yaw, goal.x, goal.y
+        # Fast path (what readings.py and the envs give): Python floats, all finite, which
+        # v - v == 0.0 tells for each (inf - inf and NaN give NaN); anything else is
+        # converted and checked value by value below.
+        fast = (type(v) is float and type(w) is float and type(x) is float
+                and type(y) is float and type(yaw) is float and type(gx) is float
+                and type(gy) is float)
+        if not (fast and (v - v) + (w - w) == 0.0):
+            v, w = _finite(v, None), _finite(w, None)
+            if v is None or w is None:
+                ok = False
+                v, w = v or 0.0, w or 0.0
         dist, bearing_sin, bearing_cos = 0.0, 0.0, 1.0
-        values = (odom.x, odom.y, odom.yaw, goal.x, goal.y)
-        if all(_finite(value, None) is not None for value in values):
-            dx, dy = float(goal.x) - float(odom.x), float(goal.y) - float(odom.y)
-            cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
+        if fast and (x - x) + (y - y) + (yaw - yaw) + (gx - gx) + (gy - gy) == 0.0:
+            pose = (x, y, yaw, gx, gy)
+        elif all(_finite(value, None) is not None for value in (x, y, yaw, gx, gy)):
+            pose = (float(x), float(y), float(yaw), float(gx), float(gy))
+        else:
+            pose = None
+        if pose is not None:
+            x, y, yaw, gx, gy = pose
+            dx, dy = gx - x, gy - y
+            cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
             # Goal offset rotated into the robot frame (REP 103: x forward, y left).
             forward, left = cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy
             dist = math.hypot(forward, left)
@@ -338,12 +360,9 @@ class Observer:
             ok = False
         obs = np.empty(self.size, dtype=np.float32)
         n = c.lidar_sectors
-        obs[:n] = self.lidar(scan)
-        obs[n] = min(max(v, -c.v_limit), c.v_limit)
-        obs[n + 1] = min(max(w, -c.w_limit), c.w_limit)
-        obs[n + 2] = min(dist, c.goal_distance_max)
-        obs[n + 3] = bearing_sin
-        obs[n + 4] = bearing_cos
+        obs[:n] = self._sectors(scan)
+        obs[n:] = (min(max(v, -c.v_limit), c.v_limit), min(max(w, -c.w_limit), c.w_limit),
+                   min(dist, c.goal_distance_max), bearing_sin, bearing_cos)
         self.ok = ok
         return obs
 
