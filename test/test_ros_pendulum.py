@@ -6,8 +6,9 @@ The inverted pendulum over real DDS: lnn_sim (robot:=pendulum) and lnn_controlle
 Both nodes run as separate processes with the shipped params files, on the test's own
 ROS_DOMAIN_ID; this process only reads the simulator's ~/status. The shipped liquid policies
 (imitation of the LQR expert, and PPO from scratch with no expert) must hold the pole up
-through ROS, each in the unchanged node with only its ``policy`` parameter set; once the controller is killed, the effort times out and the
-pole falls (what the same simulator shows with no controller at all). The episode is restarted
+through ROS, each in the unchanged node with only its ``policy`` parameter set; once the
+controller is killed, the effort times out and the pole falls (what the same simulator shows
+with no controller at all). The episode is restarted
 (``~/reset``) once the controller is up, as an operator would after starting the nodes.
 """
 
