@@ -149,9 +149,12 @@ def _anchor(agent: str, task: str, seed: int, steps: int) -> Dict[str, Any]:
             total, first, done = total + reward, np.zeros(1, bool), terminated or truncated
         returns.append(total)
         env.close()
+    total = sum(p.numel() for p in model.policy.parameters())
+    actor = sum(p.numel() for n, p in model.policy.named_parameters()
+                if not n.startswith(('mlp_extractor.value_net', 'value_net', 'lstm_critic')))
     return {'return': float(np.mean(returns)), 'return_std': float(np.std(returns)),
-            'wall': wall, 'parameters': sum(p.numel() for p in model.policy.parameters()),
-            'critic_parameters': None, 'curve': curve}
+            'wall': wall, 'parameters': actor, 'critic_parameters': total - actor,
+            'curve': curve}
 
 
 def run(agent: str, task: str, seed: int, steps: int, out: str,
@@ -172,8 +175,8 @@ def run(agent: str, task: str, seed: int, steps: int, out: str,
 # -- the table and the curves ---------------------------------------------------------------
 def _table(results: List[Dict[str, Any]], tasks: List[str], agents: List[str]) -> str:
     lines = ['| agent | obs | return (mean +- std over seeds) | seeds | wall (median) | '
-             'steps/s (median) | actor parameters |',
-             '|---|---|---:|---:|---:|---:|---:|']
+             'steps/s (median) | actor parameters | actor + critic |',
+             '|---|---|---:|---:|---:|---:|---:|---:|']
     for task in tasks:
         for agent in agents:
             rows = [r for r in results if r['task'] == task and r['agent'] == agent]
@@ -185,7 +188,8 @@ def _table(results: List[Dict[str, Any]], tasks: List[str], agents: List[str]) -
                 f'| {LABELS[agent]} | {task} | {statistics.mean(scores):.0f} +- {spread:.0f} | '
                 f'{len(rows)} | {statistics.median(r["wall"] for r in rows):.0f} s | '
                 f'{statistics.median(r["steps_per_second"] for r in rows):.0f} | '
-                f'{rows[0]["parameters"]:,} |')
+                f'{rows[0]["parameters"]:,} | '
+                f'{rows[0]["parameters"] + rows[0]["critic_parameters"]:,} |')
     return '\n'.join(lines)
 
 
@@ -195,11 +199,16 @@ def _curves(results: List[Dict[str, Any]], task: str, out: Path) -> None:
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5))
     grid = np.linspace(0, max(r['steps'] for r in results), 50)
+    drawn = 0
     for agent in dict.fromkeys(r['agent'] for r in results if r['task'] == task):
         curves = [np.interp(grid, *np.array(r['curve']).T) for r in results
                   if r['task'] == task and r['agent'] == agent and len(r['curve']) > 1]
         if curves:
             ax.plot(grid, np.mean(curves, 0), label=LABELS[agent])
+            drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return
     ax.set_xlabel('environment steps')
     ax.set_ylabel('training episode return (last 20)')
     ax.set_title(f'HalfCheetah-v5, {task}')
