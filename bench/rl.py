@@ -242,9 +242,11 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results, todo = [], []
-    for task in args.tasks:
-        for agent in args.agents:
-            for seed in args.seeds:
+    # Seed-major order: every agent's runs spread over the whole bench, so a change in the
+    # machine's load does not fall on one agent.
+    for seed in args.seeds:
+        for task in args.tasks:
+            for agent in args.agents:
                 cached = out / task / f'{agent}_s{seed}.json'
                 if cached.is_file() and not args.fresh:
                     result = json.loads(cached.read_text())
