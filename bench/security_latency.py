@@ -75,7 +75,8 @@ def _driver(args) -> int:
     node.destroy_subscription(sub)
     for pub in pubs.values():
         node.destroy_publisher(pub)
-    run = _drive(node, executor, '/cmd_vel', args.rate, args.seconds) if first else {}
+    run = (_drive(node, executor, '/cmd_vel', args.rate, args.seconds, args.controller_pid)
+           if first else {})
     run['startup'] = startup
     executor.shutdown()
     node.destroy_node()
@@ -110,7 +111,8 @@ def _run(env, secure: bool, args) -> dict:
     try:
         result = subprocess.run(
             [sys.executable, __file__, '--driver', '--spawned', repr(spawned), '--seconds',
-             str(args.seconds), '--rate', str(args.rate), *driver_enclave],
+             str(args.seconds), '--rate', str(args.rate), '--controller-pid',
+             str(controller.pid), *driver_enclave],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     finally:
         controller.terminate()
@@ -131,6 +133,7 @@ def main() -> int:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--driver', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--spawned', type=float, help=argparse.SUPPRESS)
+    parser.add_argument('--controller-pid', type=int, help=argparse.SUPPRESS)
     args, ros = parser.parse_known_args()
     args.ros = ros
     if args.driver:

@@ -119,12 +119,16 @@ def _goal(x, y):
 def drive(probe, args):
     pub = probe.publisher(PoseStamped, '/goal_pose')
     end = time.monotonic() + args.seconds
+    goal = list(args.goal) if args.goal else None
+    if goal is None:    # the scene's own goal, as the sim reports it
+        probe.spin_until(lambda: 'goal_odom' in probe.status, args.seconds)
+        goal = probe.status.get('goal_odom')
     started = False
-    while time.monotonic() < end and not probe.status.get('reached'):
+    while goal and time.monotonic() < end and not probe.status.get('reached'):
         if not started:
-            pub.publish(_goal(*args.goal))
+            pub.publish(_goal(*goal))
             started = probe.status.get('commands_received', 0) > 0 and \
-                probe.status.get('goal_odom') == list(args.goal)
+                probe.status.get('goal_odom') == goal
         probe.spin_for(0.3)
     return {'status': probe.status, 'diag': probe.diag}
 
@@ -172,7 +176,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument('action', choices=sorted(ACTIONS))
     parser.add_argument('--seconds', type=float, default=10.0)
-    parser.add_argument('--goal', type=float, nargs=2, default=(0.8, 0.0))
+    parser.add_argument('--goal', type=float, nargs=2, default=None,
+                        help='x y in odom (default: the scene\'s own goal)')
     parser.add_argument('--node', default='lnn_operator')
     parser.add_argument('--value', default='0.1')
     parser.add_argument('--match-wait', type=float, default=10.0)

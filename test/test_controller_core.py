@@ -187,6 +187,32 @@ def test_vector_mode_pendulum(vector_path):
     assert core.rejected['joints_size'] == 1
 
 
+def test_an_observation_beyond_the_normaliser_is_dropped_not_raised(tmp_path):
+    # 3.4e38 is a finite float32, so the joints conversion passes it, but normalised (std 0.5)
+    # it overflows: the policy cannot take it. The core counts and drops it (zero command,
+    # state untouched) and goes on, instead of raising out of the callback (test_ros_fuzz).
+    torch.manual_seed(0)
+    path = save_policy(CfC(4, 8, proj_size=1, return_sequences=False), tmp_path / 'v.safetensors',
+                       obs_std=[0.5] * 4, action_std=[10.0],
+                       action={'size': 1, 'names': ['force'], 'low': [-3.0], 'high': [3.0]})
+    core = ControllerCore(load_policy(path),
+                          ControllerConfig(mode='vector', trigger='joints', max_output=2.0))
+
+    def joints(k, hinge=0.3):
+        return JointsReading(names=['slider', 'hinge'], positions=np.array([0.1, hinge]),
+                             velocities=np.array([0.0, 5.0]), stamp=0.02 * k)
+
+    core.feed('joints', joints(0), now=0.0)
+    state = core.policy.state.copy()
+    cmd = core.feed('joints', joints(1, hinge=3.4e38), now=0.02)
+    assert cmd.tolist() == [0.0]
+    assert core.rejected['nonfinite_observation'] == 1 and not core.resets['divergence']
+    np.testing.assert_array_equal(core.policy.state, state)
+    assert core.policy.skipped == 1 and core.steps == 1
+    cmd = core.feed('joints', joints(2), now=0.04)
+    assert np.isfinite(cmd).all() and core.steps == 2
+
+
 def test_diagnostics_report(pibot_path):
     core = running(pibot_path)
     core.reject('goal_frame')

@@ -190,7 +190,7 @@ class ControllerCore:
     def __init__(self, policy: Policy, config: Optional[ControllerConfig] = None) -> None:
         self.config = config = config or ControllerConfig()
         self.mode = self._check(policy, config)
-        self.policy = policy
+        self.policy = self._guarded(policy)
         self.action_size = policy.spec.action.size
         self.readings: Dict[str, Any] = dict.fromkeys(INPUTS)
         self.inputs = {name: InputStats() for name in INPUTS}
@@ -290,10 +290,18 @@ class ControllerCore:
         mode = self._check(policy, self.config)
         limits = mode.limits(self.config)
         adaptation = LiveAdaptation(policy, dataclasses.replace(self.adaptation.config))
-        self.mode, self.policy, self.adaptation = mode, policy, adaptation
+        self.mode, self.policy, self.adaptation = mode, self._guarded(policy), adaptation
         self._limits(limits)
         self.swaps += 1
         self.reset('policy_swap')
+
+    @staticmethod
+    def _guarded(policy: Policy) -> Policy:
+        # An observation the policy cannot take (values that overflow its normaliser, e.g. a
+        # joint position of 3.4e38 that is still a finite float) is a bad message: counted
+        # and dropped with the state untouched, never an exception that stops the robot.
+        policy.nonfinite = 'stop'
+        return policy
 
     # -- inputs ------------------------------------------------------------------------------
     def reject(self, reason: str) -> None:
@@ -405,8 +413,12 @@ class ControllerCore:
         policy = self.policy
         with np.errstate(all='ignore'):
             start = perf_counter()
+            skipped = policy.skipped
             action = policy.step(obs, dt)
             self.latencies.append(perf_counter() - start)
+            if policy.skipped != skipped:
+                self.reject('nonfinite_observation')
+                return self._output(self.zero)
             # One reduction each instead of isfinite passes (this runs every step): a sum is
             # non-finite iff an element is (or the values are beyond any sane state, ~1e38
             # in float32). The action goes on as the Python floats the Actuator takes.
