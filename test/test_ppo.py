@@ -256,6 +256,26 @@ def test_refuses_tasks_it_cannot_train(tmp_path):
         tiny(**{'ppo.chunk_len': 64})
 
 
+PPO_CONFIGS = sorted(p for p in (ROOT / 'config' / 'train').glob('*.yaml')
+                     if load_config(p).method == 'ppo')
+
+
+@pytest.mark.parametrize('path', PPO_CONFIGS, ids=[p.stem for p in PPO_CONFIGS])
+def test_every_shipped_ppo_config_trains(path, tmp_path):
+    # Each shipped config's env, perturbation, actor and critic as written, on a tiny budget:
+    # one update, a policy file whose spaces are its env's.
+    data = load_config(path).to_dict()
+    data['ppo'].update(total_steps=64, envs=2, rollout_steps=32, chunk_len=8, burn_in=0,
+                       minibatches=2, epochs=1)
+    data['eval'].update(test_episodes=1)
+    cfg = config_from_dict(data)
+    policy = load_policy(str(ppo.train(cfg, out=tmp_path / 'run', progress=False)))
+    env = make_env(cfg.env.id, perturb=cfg.env.perturb)
+    assert policy.spec.obs.size == env.observation_space.shape[0]
+    assert policy.spec.action.size == env.action_space.shape[0]
+    env.close()
+
+
 # -- learning -------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_shipped_pendulum_config_learns_to_balance(tmp_path):
