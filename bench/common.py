@@ -9,6 +9,7 @@ import os
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(_var, '1')
 
+from pathlib import Path  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -50,6 +51,20 @@ def interleaved_rounds(cases: Dict[str, Callable[[], None]], rounds: int,
 def median(values: List[float]) -> float:
     """Median (the machine is noisy: means are pulled by stalls)."""
     return statistics.median(values)
+
+
+def status_mb(pid: int, key: str = 'VmHWM') -> float:
+    """Return a memory line of ``/proc/PID/status`` (VmRSS, VmHWM, ...) in MB, NaN if absent."""
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/PID/stat``)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def robot_messages():

@@ -28,7 +28,9 @@ import subprocess
 import sys
 import time
 
+from common import cpu_seconds
 from common import robot_messages
+from common import status_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = """
@@ -47,19 +49,6 @@ def on_odom(msg):
 node.create_subscription(Odometry, '/odom', on_odom, qos_profile_sensor_data)
 rclpy.spin(node)
 """
-
-
-def _hwm_mb(pid: int) -> float:
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        if line.startswith('VmHWM'):
-            return int(line.split()[1]) / 1024.0
-    return float('nan')
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used (``/proc/PID/stat``)."""
-    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def _drive(node, executor, answer_topic: str, rate: float, seconds: float, pid: int):
@@ -105,7 +94,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float, pid: 
     latencies.clear()
     sent_at.clear()
     sent = 0
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         due = start + sent * period
@@ -123,7 +112,7 @@ def _drive(node, executor, answer_topic: str, rate: float, seconds: float, pid: 
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         executor.spin_once(timeout_sec=0.01)
-    cpu = _cpu_seconds(pid) - cpu0
+    cpu = cpu_seconds(pid) - cpu0
     node.destroy_subscription(sub)
     for pub in (odom_pub, scan_pub, goal_pub):
         node.destroy_publisher(pub)
@@ -190,7 +179,7 @@ def main() -> int:
                                                 stderr=subprocess.DEVNULL)
                         try:
                             run = _drive(node, executor, topic, rate, args.seconds, proc.pid)
-                            run['hwm'] = _hwm_mb(proc.pid)
+                            run['hwm'] = status_mb(proc.pid)
                             runs[kind].append(run)
                         finally:
                             proc.terminate()

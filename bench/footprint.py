@@ -35,6 +35,8 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (one BLAS thread, as on the robot)
+from common import cpu_seconds  # noqa: E402
+from common import status_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_TORCH = "import sys; sys.modules['torch'] = None; "
@@ -50,19 +52,6 @@ t2 = time.perf_counter()
 rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]
 print(t1 - t0, t2 - t1, int(rss) / 1024)
 """
-TICK = os.sysconf('SC_CLK_TCK')
-
-
-def _status_mb(pid: int, key: str) -> float:
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        if line.startswith(key):
-            return int(line.split()[1]) / 1024.0
-    return float('nan')
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK     # utime + stime
 
 
 def run(node, executor, env, rate: float, seconds: float, policy: str, pin: bool) -> dict:
@@ -83,7 +72,7 @@ def run(node, executor, env, rate: float, seconds: float, policy: str, pin: bool
         got['count'] += 1
         if got['first'] is None:
             got['first'] = now
-            got['first_cpu'] = _cpu_seconds(got['pid'])
+            got['first_cpu'] = cpu_seconds(got['pid'])
         if got['first_move'] is None and (msg.twist.linear.x or msg.twist.angular.z):
             got['first_move'] = now
 
@@ -120,9 +109,9 @@ def run(node, executor, env, rate: float, seconds: float, policy: str, pin: bool
             odom_pub.publish(odom)
             sent += 1
             if cpu0 is None and time.perf_counter() >= measure_from:
-                cpu0, count0, t0 = _cpu_seconds(proc.pid), got['count'], time.perf_counter()
-        cpu1, count1, t1 = _cpu_seconds(proc.pid), got['count'], time.perf_counter()
-        rss, hwm = _status_mb(proc.pid, 'VmRSS'), _status_mb(proc.pid, 'VmHWM')
+                cpu0, count0, t0 = cpu_seconds(proc.pid), got['count'], time.perf_counter()
+        cpu1, count1, t1 = cpu_seconds(proc.pid), got['count'], time.perf_counter()
+        rss, hwm = status_mb(proc.pid, 'VmRSS'), status_mb(proc.pid, 'VmHWM')
     finally:
         if proc is not None:
             proc.terminate()

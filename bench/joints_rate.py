@@ -30,6 +30,8 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402, F401  (one BLAS thread, as on the robot)
+from common import cpu_seconds  # noqa: E402
+from common import status_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTROLLER = ("import sys; sys.modules['torch'] = None; "
@@ -48,19 +50,6 @@ def on_joints(msg):
 node.create_subscription(JointState, '/joint_states', on_joints, qos_profile_sensor_data)
 rclpy.spin(node)
 """
-
-
-def _hwm_mb(pid: int) -> float:
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        if line.startswith('VmHWM'):
-            return int(line.split()[1]) / 1024.0
-    return float('nan')
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used (``/proc/PID/stat``)."""
-    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def drive(node, executor, kind: str, rate: float, seconds: float, pid: int) -> dict:
@@ -106,7 +95,7 @@ def drive(node, executor, kind: str, rate: float, seconds: float, pid: int) -> d
     arrivals.clear()
     sent_at.clear()
     sent = 0
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         due = start + sent * period
@@ -122,7 +111,7 @@ def drive(node, executor, kind: str, rate: float, seconds: float, pid: int) -> d
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         executor.spin_once(timeout_sec=0.01)
-    cpu = _cpu_seconds(pid) - cpu0
+    cpu = cpu_seconds(pid) - cpu0
     for sub in subs:
         node.destroy_subscription(sub)
     node.destroy_publisher(pub)
@@ -187,7 +176,7 @@ def main() -> int:
                                             stderr=subprocess.DEVNULL)
                     try:
                         run = drive(node, executor, kind, args.rate, args.seconds, proc.pid)
-                        run['hwm'] = _hwm_mb(proc.pid)
+                        run['hwm'] = status_mb(proc.pid)
                         rows.append((kind, run))
                     finally:
                         proc.terminate()

@@ -28,7 +28,6 @@ import sys
 import time
 
 import common  # (one BLAS thread, set before numpy loads)
-from controller_latency import _hwm_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTROLLER = ("import sys; sys.modules['torch'] = None; "
@@ -129,7 +128,8 @@ def _run(node, receiver, scenario: str, seconds: float, pid: int, rss_every: flo
             'answered': int(lat.size), 'dropped': sent - int(lat.size),
             'p50_ms': float(np.median(lat)), 'p99_ms': float(np.percentile(lat, 99)),
             'max_ms': float(lat.max()), 'tenths_p50_ms': tenths,
-            'rss_mb': [(round(t, 1), round(r, 2)) for t, r in rss], 'vmhwm_mb': _hwm_mb(pid)}
+            'rss_mb': [(round(t, 1), round(r, 2)) for t, r in rss],
+            'vmhwm_mb': common.status_mb(pid)}
 
 
 def main() -> int:

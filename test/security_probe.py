@@ -177,7 +177,7 @@ def main(argv=None):
     parser.add_argument('action', choices=sorted(ACTIONS))
     parser.add_argument('--seconds', type=float, default=10.0)
     parser.add_argument('--goal', type=float, nargs=2, default=None,
-                        help='x y in odom (default: the scene\'s own goal)')
+                        help="x y in odom (default: the scene's own goal)")
     parser.add_argument('--node', default='lnn_operator')
     parser.add_argument('--value', default='0.1')
     parser.add_argument('--match-wait', type=float, default=10.0)
