@@ -64,7 +64,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import gymnasium
 from lnn_control.envs.make import make_env
@@ -703,7 +703,8 @@ def make_agent(cfg: TrainConfig, env: Any) -> Agent:
 
 
 def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = False,
-          progress: Optional[bool] = None, base_dir: Optional[str] = None) -> Path:
+          progress: Optional[bool] = None, base_dir: Optional[str] = None,
+          report: Optional[Callable[[Dict[str, Any], Optional[Path]], None]] = None) -> Path:
     """
     Train ``cfg`` with PPO (``cfg.ppo``) and write the policy file; return its path.
 
@@ -714,6 +715,9 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
             ``ppo.total_steps``, ``eval`` and ``threads``).
         progress: show a progress bar (None: only on a terminal).
         base_dir: unused (imitation's expert files); the same signature as every method.
+        report: called after every update with ``{'update', 'score', 'metric'}`` (score: the
+            mean return of the last 20 training episodes; before the first ends, the return so
+            far of those running) and the checkpoint folder if one was written (else None).
 
     """
     cfg, out, ckpt_dir = ckpt.run_folder(cfg, out, resume)
@@ -796,6 +800,12 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
                      'runner': runner_state, 'batch_rng': batch_rng.bit_generator.state})
                 _write_log(out, rows)
                 _write_curve(out, rows, cfg.name)
+            if report is not None:
+                score = (row['episode_return'] if row['episode_return'] != ''
+                         else float(np.mean(runner.ep_return)))
+                saved = index % p.checkpoint_every == 0 or index == updates
+                report({'update': index, 'score': float(score), 'metric': 'mean_return'},
+                       ckpt_dir if saved else None)
         runner.venv.close()
         board.close()
         train_seconds = time.perf_counter() - started
