@@ -7,12 +7,12 @@ The Ray checks of test_distributed.py, run inside a network namespace with only 
 network: outside a namespace Ray listens on the machine's address) does, in order:
 
 1. an embedded sweep (``lnn-control sweep``, Ray started in-process) of a tiny pendulum config;
-2. ``lnn-control eval --ray`` of its best policy against the local evaluation;
-3. a real two-node cluster (``ray.cluster_utils.Cluster``: a head and a worker node, each its
+2. a real two-node cluster (``ray.cluster_utils.Cluster``: a head and a worker node, each its
    own raylet process, one CPU each), the same sweep on it, the worker node killed once its
-   trial has checkpointed, a fresh worker node added;
-4. ``lnn-control eval --suite robustness --address`` on the cluster against the local suite;
-5. shutdown, then the list of processes left in the namespace (none but this one).
+   trial has checkpointed, a fresh worker node added in its place;
+3. ``lnn-control eval --address`` of the best policy, and ``eval --suite robustness
+   --address``, on the cluster against the same evaluations run locally;
+4. shutdown, then the list of processes left in the namespace (none but this one).
 
 Everything measured goes to ``OUT_DIR/probe.json``; the tests assert on it.
 """
@@ -34,7 +34,7 @@ model: {kind: cfc, kwargs: {units: {kind: auto_ncp, units: 8, output_size: 1,
                                     sparsity_level: 0.5, seed: 1}}}
 bc: {demo_episodes: 2, steps: 30, batch_size: 16, seq_len: 32, burn_in: 4,
      action_normaliser: bounds}
-dagger: {rounds: 3, episodes: 1, steps: 20}
+dagger: {rounds: 2, episodes: 1, steps: 20}
 eval: {episodes: 2, seed: 5000, test_episodes: 2, test_seed: 10000}
 """
 GRID = ['--grid', 'bc.lr=1e-3,3e-3']
@@ -79,7 +79,7 @@ def _ray_pids(cluster) -> list:
 
 
 def _kill_worker_when_trial_checkpointed(cluster, worker, experiment: Path, done: dict) -> None:
-    """Remove ``worker`` once a trial on it has reported (checkpointed) two rounds."""
+    """Remove ``worker`` once a trial on it has reported (checkpointed) two rounds; add one."""
     deadline = time.time() + 240
     while time.time() < deadline and 'killed' not in done:
         for result in experiment.glob('trial_*/result.json'):
@@ -89,8 +89,23 @@ def _kill_worker_when_trial_checkpointed(cluster, worker, experiment: Path, done
                 done['killed'] = {'trial': result.parent.name, 'node_id': worker.node_id,
                                   'at_iteration': max(r['training_iteration'] for r in lines)}
                 cluster.remove_node(worker, allow_graceful=False)
+                done['replacement'] = cluster.add_node(num_cpus=1)
                 return
         time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _own_helper(process, me: int) -> bool:
+    """Whether ``process`` is this interpreter's multiprocessing resource tracker (not Ray)."""
+    return process.ppid() == me and 'multiprocessing.resource_tracker' in ' '.join(
+        process.cmdline())
 
 
 def main(out: Path) -> None:
@@ -110,14 +125,7 @@ def main(out: Path) -> None:
     probe['t_local_sweep'] = time.perf_counter() - t0
     policy = probe['local']['best']['policy']
 
-    # 2. eval --ray (in-process Ray) against the local evaluation.
-    for name, extra in (('eval_local', []), ('eval_ray', ['--ray', '--workers', '2'])):
-        _cli('eval', policy, '--episodes', '4', '--seed', '20', '--perturb', 'noise=0.05',
-             '--json', str(out / f'{name}.json'), *extra)
-        probe[name] = json.loads((out / f'{name}.json').read_text())
-    probe['t_eval'] = time.perf_counter() - t0
-
-    # 3. a two-node cluster: the same sweep, a worker node killed mid-sweep.
+    # 2. a two-node cluster: the same sweep, a worker node killed mid-sweep.
     import ray
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True, head_node_args={'num_cpus': 1})
@@ -140,15 +148,21 @@ def main(out: Path) -> None:
     finally:
         killed.setdefault('none', True)
         killer.join()
+    replacement = killed.pop('replacement', None)
     probe['killed'] = killed
     probe['t_cluster_sweep'] = time.perf_counter() - t0
-    replacement = cluster.add_node(num_cpus=1)
+    if replacement is None:
+        replacement = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     pids |= set(_ray_pids(cluster))
     probe['nodes']['replacement'] = replacement.node_id
     ray.shutdown()
 
-    # 4. the robustness suite on the cluster (--address) against the local one.
+    # 3. eval and the robustness suite on the cluster (--address) against local runs.
+    for name, extra in (('eval_local', []), ('eval_cluster', ['--address', cluster.address])):
+        _cli('eval', policy, '--episodes', '4', '--seed', '20', '--perturb', 'noise=0.05',
+             '--json', str(out / f'{name}.json'), *extra)
+        probe[name] = json.loads((out / f'{name}.json').read_text())
     for name, extra in (('suite_local', ['--workers', '1']),
                         ('suite_cluster', ['--address', cluster.address])):
         _cli('eval', '--suite', 'robustness', '--policies', policy, 'expert', *SUITE,
@@ -156,15 +170,19 @@ def main(out: Path) -> None:
         probe[name] = json.loads((out / name / 'robustness.json').read_text())
     probe['t_suite'] = time.perf_counter() - t0
 
-    # 5. everything stopped, by handle.
+    # 4. everything stopped, by handle.
     cluster.shutdown()
-    time.sleep(0.5)
     probe['ray_pids'] = sorted(pids)
-    probe['alive'] = [p for p in pids if psutil.pid_exists(p) and
-                      psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     me = os.getpid()
-    probe['left'] = [(p.pid, p.name()) for p in psutil.process_iter()
-                     if p.pid not in (me, 1) and p.status() != psutil.STATUS_ZOMBIE]
+    # A worker process of the killed node notices its raylet is gone and exits: give it time.
+    deadline = time.time() + 20
+    while True:
+        probe['alive'] = [p for p in pids if _running(p)]
+        probe['left'] = [(p.pid, ' '.join(p.cmdline())[:120]) for p in psutil.process_iter()
+                         if p.pid not in (me, 1) and _running(p.pid) and not _own_helper(p, me)]
+        if not (probe['alive'] or probe['left']) or time.time() > deadline:
+            break
+        time.sleep(0.5)
     probe['t_total'] = time.perf_counter() - t0
     (out / 'probe.json').write_text(json.dumps(probe, indent=1, default=str))
 

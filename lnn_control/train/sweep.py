@@ -58,6 +58,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from lnn_control.train.checkpoint import write_json
 from lnn_control.train.config import _yaml_load
 from lnn_control.train.config import apply_overrides
 from lnn_control.train.config import config_from_dict
@@ -163,9 +164,13 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any], base_dir: Optional[str]
             shutil.copytree(saved, run)
     where = node_of()
     last: Dict[str, Any] = {METRIC: math.nan, 'metric': ''}
+    reported = run / 'sweep_last.json'      # the last report, restored with the checkpoint
+    if reported.is_file():
+        last.update(json.loads(reported.read_text()))
 
     def report(metrics: Dict[str, Any], checkpoint: Optional[Path]) -> None:
         last.update({METRIC: metrics[METRIC], 'metric': metrics['metric']})
+        write_json(reported, last)
         metrics = {**metrics, **where, 'resumed': restored is not None, 'finished': False}
         tune.report(metrics, checkpoint=(tune.Checkpoint.from_directory(str(run))
                                          if checkpoint is not None else None))
