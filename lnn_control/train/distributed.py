@@ -11,8 +11,9 @@ this machine (the embedded default: no dashboard, usage statistics off, Ray's to
 authentication on) and stops when the session ends. Ray has no loopback-only mode: even the
 in-process Ray listens on this machine's network address (its own processes talk through it),
 so the tests run every Ray session inside a network namespace with only loopback. A session
-opened while Ray is already up reuses it and leaves it running. Every node must have lnn_control installed (the same environment as the driver);
-policy files given by path are shipped with the job, so nodes need no shared folder for them.
+opened while Ray is already up reuses it and leaves it running. Every node must have
+lnn_control installed (the same environment as the driver); policy files given by path are
+shipped with the job, so nodes need no shared folder for them.
 
 :class:`RayTasks` is the Ray executor of :mod:`lnn_control.train.executor`: ``eval --ray`` /
 ``--address`` and the robustness suite run their jobs as Ray tasks, one CPU each.
