@@ -123,7 +123,7 @@ def test_the_executors_give_the_local_evaluation():
     from lnn_control.train.executor import make_executor, Serial
 
     assert split(10, 5, 2) == [(10, 3), (13, 2)] and split(0, 2, 8) == [(0, 1), (1, 1)]
-    kwargs = dict(episodes=3, seed=7, perturb='noise=0.05,drop=0.2')
+    kwargs = {'episodes': 3, 'seed': 7, 'perturb': 'noise=0.05,drop=0.2'}
     here = evaluate('expert', 'InvertedPendulum-v5', **kwargs)
 
     class Pieces(Serial):

@@ -62,6 +62,7 @@ def test_import_rules_hold():
 
 # Ray (the distributed extra) is imported by these modules only, and lazily (inside functions).
 RAY_MODULES = {'train/sweep.py', 'train/distributed.py'}
+# ... and these reach Ray through lnn_control.train.distributed (ray_session).
 
 
 def test_ray_is_imported_lazily_by_the_distributed_modules_only():
