@@ -10,8 +10,9 @@ network: outside a namespace Ray listens on the machine's address) does, in orde
 2. a real two-node cluster (``ray.cluster_utils.Cluster``: a head and a worker node, each its
    own raylet process, one CPU each), the same sweep on it, the worker node killed once its
    trial has checkpointed, a fresh worker node added in its place;
-3. ``lnn-control eval --address`` of the best policy, and ``eval --suite robustness
-   --address``, on the cluster against the same evaluations run locally;
+3. ``lnn-control eval --address`` of the best policy, ``eval --suite robustness
+   --address`` and a PPO run with ``ppo.rollout_workers: 2`` on the cluster against the same
+   runs in this process;
 4. shutdown, then the list of processes left in the namespace (none but this one).
 
 Everything measured goes to ``OUT_DIR/probe.json``; the tests assert on it.
@@ -37,8 +38,18 @@ bc: {demo_episodes: 2, steps: 30, batch_size: 16, seq_len: 32, burn_in: 4,
 dagger: {rounds: 2, episodes: 1, steps: 20}
 eval: {episodes: 2, seed: 5000, test_episodes: 2, test_seed: 10000}
 """
+PPO = """\
+name: tinyppo
+method: ppo
+env: {id: InvertedPendulum-v5}
+model: {kind: cfc, kwargs: {units: {kind: auto_ncp, units: 8, output_size: 1,
+                                    sparsity_level: 0.5, seed: 1}}}
+ppo: {total_steps: 192, envs: 3, rollout_steps: 32, chunk_len: 8, epochs: 2, minibatches: 2,
+      checkpoint_every: 1}
+eval: {test_episodes: 2, test_seed: 10000}
+"""
 GRID = ['--grid', 'bc.lr=1e-3,3e-3']
-SUITE = ['--grid', 'clean', 'noise=0.1', '--episodes', '3', '--env', 'InvertedPendulum-v5']
+SUITE = ['--grid', 'clean', 'noise=0.1', '--episodes', '2', '--env', 'InvertedPendulum-v5']
 
 
 def in_namespace(script: str, *args: str, timeout: float = 600.0) -> subprocess.CompletedProcess:
@@ -102,6 +113,30 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _ppo(out: Path) -> dict:
+    """Train the tiny PPO config without Ray and with two rollout actors on the cluster."""
+    import csv
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from lnn_control.train import method
+    from lnn_control.train.config import load_config
+    (out / 'ppo.yaml').write_text(PPO)
+    logs, files = {}, {}
+    for workers in (0, 2):
+        cfg = load_config(out / 'ppo.yaml', [f'ppo.rollout_workers={workers}'])
+        path = method('ppo')(cfg, out=out / f'ppo_{workers}', progress=False)
+        files[workers] = load_file(str(path))
+        with open(out / f'ppo_{workers}' / 'log.csv') as handle:
+            logs[workers] = [{k: row[k] for k in ('episode_return', 'episodes', 'policy_loss',
+                                                  'value_loss', 'approx_kl')}
+                             for row in csv.DictReader(handle)]
+    a, b = files[0], files[2]
+    return {'keys_equal': sorted(a) == sorted(b), 'logs': logs,
+            'max_weight_difference': max(float(np.abs(a[k] - b[k]).max()) for k in a)}
+
+
 def _own_helper(process, me: int) -> bool:
     """Whether ``process`` is this interpreter's multiprocessing resource tracker (not Ray)."""
     return process.ppid() == me and 'multiprocessing.resource_tracker' in ' '.join(
@@ -118,8 +153,9 @@ def main(out: Path) -> None:
 
     # 1. the embedded sweep (Ray in this process), through the CLI.
     local = out / 'local'
+    # One CPU: the trials run one after the other in one reused actor (imports paid once).
     probe['local_rc'] = _cli('sweep', str(config), *GRID, '--seeds', '1',
-                             '--storage', str(local), '--num-cpus', '2', '--quiet')
+                             '--storage', str(local), '--num-cpus', '1', '--quiet')
     probe['local'] = json.loads((local / 'tiny_sweep' / 'sweep.json').read_text())
     probe['local_files'] = sorted(p.name for p in (local / 'tiny_sweep').iterdir())
     probe['t_local_sweep'] = time.perf_counter() - t0
@@ -156,9 +192,9 @@ def main(out: Path) -> None:
     cluster.wait_for_nodes()
     pids |= set(_ray_pids(cluster))
     probe['nodes']['replacement'] = replacement.node_id
-    ray.shutdown()
 
-    # 3. eval and the robustness suite on the cluster (--address) against local runs.
+    # 3. eval, the robustness suite and PPO on the cluster against local runs (the commands
+    # reuse this process's connection to the cluster, and so its worker processes).
     for name, extra in (('eval_local', []), ('eval_cluster', ['--address', cluster.address])):
         _cli('eval', policy, '--episodes', '4', '--seed', '20', '--perturb', 'noise=0.05',
              '--json', str(out / f'{name}.json'), *extra)
@@ -169,6 +205,9 @@ def main(out: Path) -> None:
              '--out', str(out / name))
         probe[name] = json.loads((out / name / 'robustness.json').read_text())
     probe['t_suite'] = time.perf_counter() - t0
+    probe['ppo'] = _ppo(out)
+    probe['t_ppo'] = time.perf_counter() - t0
+    ray.shutdown()
 
     # 4. everything stopped, by handle.
     cluster.shutdown()

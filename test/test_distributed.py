@@ -112,6 +112,16 @@ def test_the_robustness_suite_on_the_cluster_equals_the_local_one(probe):
 
 
 @pytest.mark.slow
+def test_ppo_with_rollout_actors_on_the_cluster_is_the_local_run(probe):
+    ppo = probe['ppo']
+    assert ppo['keys_equal'] and len(ppo['logs']['0']) == 2
+    # The same experience, so the same losses and returns (as logged); the weights agree to
+    # float32 rounding (the network's matmuls run on another batch size in each actor).
+    assert ppo['logs']['0'] == ppo['logs']['2']
+    assert ppo['max_weight_difference'] < 1e-5
+
+
+@pytest.mark.slow
 def test_no_ray_process_outlives_the_cluster(probe):
     assert probe['ray_pids'] and probe['alive'] == []
     assert probe['left'] == [], probe['left']
@@ -167,6 +177,14 @@ def test_without_ray_sweep_and_eval_say_how_to_install_it(tmp_path):
                           cwd=tmp_path, timeout=120)
     assert done.returncode == 22, done.stderr
     assert done.stderr.count("pip install 'lnn_control[distributed]'") == 2, done.stderr
+
+
+def test_rollout_workers_are_at_most_the_envs():
+    from lnn_control.train.config import config_from_dict, ConfigError
+    from lnn_control.train.rollouts import groups
+    assert groups(5, 2) == [[0, 1, 2], [3, 4]]
+    with pytest.raises(ConfigError, match='ppo.rollout_workers'):
+        config_from_dict({'method': 'ppo', 'ppo': {'envs': 2, 'rollout_workers': 3}})
 
 
 def test_a_sweep_refuses_a_wrong_grid_key_before_starting_ray(tmp_path):
