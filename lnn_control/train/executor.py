@@ -98,8 +98,9 @@ def make_executor(workers: int = 1, ray: bool = False, address: Optional[str] = 
 
     Args:
         workers: local processes (1: this process).
-        ray: Ray tasks; ``address``: the Ray cluster to use (implies ``ray``; None with
-            ``ray``: Ray starts in this process on this machine, ``workers`` CPUs if > 1).
+        ray: Ray tasks (Ray starts in this process on this machine, ``workers`` CPUs if > 1,
+            unless ``address`` is given).
+        address: the Ray cluster to use (implies ``ray``).
         kwargs: passed to the executor's class.
 
     """

@@ -22,7 +22,8 @@ How it maps onto Tune:
   trials early and a failed trial resumes from its last round (the methods' own exact
   ``--resume``). The last report adds ``test_score``, the held-out test of the final policy,
   and the policy file. One trial takes ``cpus`` CPUs (``tune.with_resources``; default: the
-  config's ``threads``).
+  config's ``threads``) and one more per PPO rollout actor (``ppo.rollout_workers``), all
+  reserved together as the trial's placement group.
 - **Search** (:data:`SEARCHES`): ``grid`` runs every combination (``tune.grid_search``);
   ``optuna`` lets Optuna's TPE sampler (Akiba et al., KDD 2019; inside Tune as
   ``OptunaSearch``) pick ``trials`` combinations of the grid's values and the seeds.
@@ -187,6 +188,24 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any], base_dir: Optional[str]
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _resources(base: Mapping[str, Any], cpus: float) -> Callable[[Dict[str, Any]], Any]:
+    """
+    Return a trial's resources: ``cpus`` for the run, one CPU per PPO rollout actor.
+
+    The actors (``ppo.rollout_workers``) are bundles of the trial's placement group, so Tune
+    reserves them with the trial and the actors start inside it (never waiting for CPUs that
+    other trials hold).
+    """
+    def resources(params: Dict[str, Any]) -> Any:
+        from ray import tune
+        workers = int(params.get('ppo.rollout_workers',
+                                 base.get('ppo', {}).get('rollout_workers', 0)))
+        if base.get('method') != 'ppo' and 'method' not in params:
+            workers = 0
+        return tune.PlacementGroupFactory([{'CPU': cpus}] + [{'CPU': 1.0}] * workers)
+    return resources
+
+
 # -- search algorithms and schedulers ---------------------------------------------------------
 def _grid_space(grid: Mapping[str, List[Any]], seeds: int) -> Dict[str, Any]:
     from ray import tune
@@ -271,7 +290,7 @@ def run_sweep(spec: SweepSpec) -> Dict[str, Any]:
         trainable = tune.with_resources(
             tune.with_parameters(_trial, base=base,
                                  base_dir=str(Path(spec.config).resolve().parent)),
-            {'cpu': cpus})
+            _resources(base, cpus))
         if tune.Tuner.can_restore(experiment):
             if not spec.resume:
                 raise ConfigError(f'{experiment} holds an earlier sweep: pass --resume to '
@@ -420,7 +439,7 @@ def sweep_plot(report: Mapping[str, Any], path: str) -> None:
     right.set_xticks(range(len(combos)))
     right.set_xticklabels([', '.join(f'{k}={v}' for k, v in json.loads(c).items()) or 'config'
                            for c in combos], rotation=25, ha='right', fontsize=8)
-    right.set_ylabel('held-out test score (dots: seeds)')
+    right.set_ylabel('held-out test score (dots: seeds; stopped: last score)')
     fig.suptitle(f'{report["name"]}: {len(rows)} trials')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
