@@ -179,6 +179,21 @@ def test_without_ray_sweep_and_eval_say_how_to_install_it(tmp_path):
     assert done.stderr.count("pip install 'lnn_control[distributed]'") == 2, done.stderr
 
 
+def test_the_search_and_scheduler_registries_build_tune_objects():
+    pytest.importorskip('ray')
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from lnn_control.train.sweep import SCHEDULERS, SEARCHES, SweepSpec
+    spec = SweepSpec('x.yaml', grid={'bc.lr': [1e-3, 3e-3]}, seeds=2, trials=5)
+    optuna = SEARCHES['optuna'](spec)
+    assert isinstance(optuna['search_alg'], OptunaSearch) and optuna['num_samples'] == 5
+    grid = SEARCHES['grid'](spec)
+    assert grid['search_alg'] is None and set(grid['param_space']) == {'bc.lr', 'seed'}
+    assert isinstance(SCHEDULERS['asha'](spec), ASHAScheduler)
+    assert SCHEDULERS['fifo'](spec) is None
+
+
 def test_rollout_workers_are_at_most_the_envs():
     from lnn_control.train.config import config_from_dict, ConfigError
     from lnn_control.train.rollouts import groups

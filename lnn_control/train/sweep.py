@@ -263,8 +263,9 @@ def run_sweep(spec: SweepSpec) -> Dict[str, Any]:
 
     The report (``sweep.json``): ``name``, ``config``, ``grid``, ``seeds``, ``search``,
     ``scheduler``, ``metric`` (the trials' score: 'success_rate' or 'mean_return'),
-    ``rows`` (per trial: ``trial``, ``overrides``, ``seed``, ``status``
-    ('finished', 'stopped early' by the scheduler, or 'error'), ``score``, ``test_score``,
+    ``rows`` (per trial: ``trial``, ``overrides``, ``seed``, ``status`` ('finished';
+    'stopped': by the scheduler, or the sweep was interrupted and ``resume`` continues it;
+    'error'), ``score``, ``test_score``,
     ``rounds``, ``wall_seconds``, ``node_id``, ``node_ip``, ``nodes`` (every node it ran on,
     in order), ``resumed``, ``history`` (the score of every report), ``policy``), ``best``
     (its row and ``policy``, the copied file), ``experiment`` (Tune's folder) and
@@ -346,7 +347,7 @@ def _row(result: Any, keys: List[str]) -> Dict[str, Any]:
             if finished is None or not bool(finished.iloc[i]):
                 scores.append(_number(score))
     status = ('error' if result.error is not None else
-              'finished' if metrics.get('finished') else 'stopped early')
+              'finished' if metrics.get('finished') else 'stopped')
     checkpoint = result.checkpoint
     policy = ''
     if status == 'finished' and checkpoint is not None and metrics.get('policy'):
