@@ -164,13 +164,17 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any], base_dir: Optional[str]
         with restored.as_directory() as saved:
             shutil.copytree(saved, run)
     where = node_of()
-    last: Dict[str, Any] = {METRIC: math.nan, 'metric': ''}
-    reported = run / 'sweep_last.json'      # the last report, restored with the checkpoint
+    # The last report and every score so far, kept in the run folder, so a restored trial
+    # has them as they were at its checkpoint (Tune's own result log may miss the rows a
+    # dying node reported last).
+    last: Dict[str, Any] = {METRIC: math.nan, 'metric': '', 'history': []}
+    reported = run / 'sweep_last.json'
     if reported.is_file():
         last.update(json.loads(reported.read_text()))
 
     def report(metrics: Dict[str, Any], checkpoint: Optional[Path]) -> None:
-        last.update({METRIC: metrics[METRIC], 'metric': metrics['metric']})
+        last.update({METRIC: metrics[METRIC], 'metric': metrics['metric'],
+                     'history': [*last['history'], metrics[METRIC]]})
         write_json(reported, last)
         metrics = {**metrics, **where, 'resumed': restored is not None, 'finished': False}
         tune.report(metrics, checkpoint=(tune.Checkpoint.from_directory(str(run))
@@ -181,7 +185,9 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any], base_dir: Optional[str]
                                     base_dir=base_dir, report=report)
         summary = json.loads((run / 'summary.json').read_text())
         test = summary.get('test', {}).get('policy', {})
-        tune.report({**last, 'test_score': test.get('score', math.nan), 'policy': policy.name,
+        tune.report({METRIC: last[METRIC], 'metric': last['metric'],
+                     'history': json.dumps(last['history']),
+                     'test_score': test.get('score', math.nan), 'policy': policy.name,
                      **where, 'resumed': restored is not None, 'finished': True},
                     checkpoint=tune.Checkpoint.from_directory(str(run)))
     finally:
@@ -348,6 +354,8 @@ def _row(result: Any, keys: List[str]) -> Dict[str, Any]:
                 scores.append(_number(score))
     status = ('error' if result.error is not None else
               'finished' if metrics.get('finished') else 'stopped')
+    if status == 'finished' and isinstance(metrics.get('history'), str):
+        scores = [_number(v) for v in json.loads(metrics['history'])]
     checkpoint = result.checkpoint
     policy = ''
     if status == 'finished' and checkpoint is not None and metrics.get('policy'):
