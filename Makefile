@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lnn_control-installed
-EXTRAS := train,sim,ros,export,bags,security,dev
+EXTRAS := train,sim,ros,export,bags,security,distributed,dev
 # Debian packages the tests and demos use (installed when missing and apt-get is usable).
 # libtinyxml2-9: the sros2 overlay's Fast DDS (secure DDS tests, test/test_ros_security.py).
 DEB_PACKAGES := chromium libegl-mesa0 libosmesa6 qemu-user-static debootstrap libtinyxml2-9

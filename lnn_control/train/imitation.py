@@ -50,7 +50,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lnn_control.envs.experts import make_expert
 from lnn_control.envs.experts import NoExpert
@@ -290,6 +290,13 @@ def fit(model: PolicyModel, optimizer: torch.optim.Optimizer, data: Sequences, p
 
 
 # -- 4. the training run --------------------------------------------------------------------
+def last_score(rows: List[Dict[str, Any]], metric: str) -> float:
+    """Return the latest validation score in a run's rows (success rate or mean return)."""
+    key = 'val_success' if metric == 'success_rate' else 'val_return'
+    scores = [r[key] for r in rows if r.get(key) not in (None, '')]
+    return float(scores[-1]) if scores else math.nan
+
+
 def _expert(env: Any, cfg: TrainConfig, base_dir: Optional[str]) -> Any:
     """Return the config's expert; None when the run needs none; an error when it needs one."""
     needs = cfg.dagger.rounds > 0 or not cfg.bc.dataset
@@ -325,7 +332,8 @@ def _noise(cfg: TrainConfig, action: SpaceSpec) -> Optional[np.ndarray]:
 
 
 def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = False,
-          progress: Optional[bool] = None, base_dir: Optional[str] = None) -> Path:
+          progress: Optional[bool] = None, base_dir: Optional[str] = None,
+          report: Optional[Callable[[Dict[str, Any], Optional[Path]], None]] = None) -> Path:
     """
     Train ``cfg`` (demonstrations, BC, DAgger) and write the policy file; return its path.
 
@@ -336,6 +344,9 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
             the finished rounds changed; see ``RESUMABLE_CHANGES``).
         progress: show a progress bar (None: only on a terminal).
         base_dir: where ``expert.kind: file.py:Class`` files are found (the config's folder).
+        report: called after every round with ``{'round', 'score', 'metric'}`` (the last
+            validation score so far) and the checkpoint folder just written (a sweep's trials
+            report to Ray Tune through it: :mod:`lnn_control.train.sweep`).
 
     """
     cfg, out, ckpt_dir = ckpt.run_folder(cfg, out, resume)
@@ -462,6 +473,9 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
                  'grad_steps': grad_steps, 'batch_rng': batch_rng.bit_generator.state,
                  'optimizer': opt_meta})
             write_logs(out, rows, trace, metric)
+            if report is not None:
+                report({'round': round_index, 'score': float(last_score(rows, metric)),
+                        'metric': metric}, ckpt_dir)
 
         # -- 5. the policy: selection, held-out test, file --------------------------------
         if cfg.eval.select == 'best' and best['round'] is not None:

@@ -64,7 +64,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import gymnasium
 from lnn_control.envs.make import make_env
@@ -91,6 +91,8 @@ __all__ = ['train', 'make_agent', 'Agent', 'Runner', 'RunningMeanStd', 'Rollout'
 
 logger = logging.getLogger(__name__)
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+# Settings a resumed run may change (the experience does not depend on them).
+RESUMABLE_CHANGES = ('ppo.total_steps', 'ppo.rollout_workers', 'eval', 'threads', 'out_dir')
 EPISODE_SEEDS = 1_000_000     # training episodes reset with seeds from here on (eval: below)
 LOG_FIELDS = ('update', 'env_steps', 'wall_seconds', 'steps_per_second', 'collect_seconds',
               'update_seconds', 'episode_return',
@@ -238,16 +240,20 @@ class Runner:
     restore every env exactly by replaying its episode (:meth:`restore`).
     """
 
-    def __init__(self, cfg: TrainConfig, agent: Agent) -> None:
+    def __init__(self, cfg: TrainConfig, agent: Agent,
+                 env_ids: Optional[Sequence[int]] = None) -> None:
         self.cfg, self.agent = cfg, agent
         p = cfg.ppo
+        # The run's env indices this runner steps (all by default; a rollout worker's share
+        # otherwise): seeds and noise streams follow the index, not the position here.
+        self.ids = list(range(p.envs) if env_ids is None else env_ids)
         maker = functools.partial(make_env, cfg.env.id, perturb=cfg.env.perturb,
                                   **cfg.env.kwargs)
         vector = (gymnasium.vector.SyncVectorEnv if p.vector == 'sync'
                   else functools.partial(gymnasium.vector.AsyncVectorEnv, context='forkserver'))
-        self.venv = vector([maker] * p.envs,
+        self.venv = vector([maker] * len(self.ids),
                            autoreset_mode=gymnasium.vector.AutoresetMode.DISABLED)
-        self.n = p.envs
+        self.n = len(self.ids)
         probe = maker()
         self.nominal = nominal_dt(probe)
         act_low = np.asarray(probe.action_space.low, np.float64)
@@ -272,7 +278,7 @@ class Runner:
         # One noise stream per env: an env's actions do not depend on how the envs are
         # batched or split between processes.
         self.noise = [torch.Generator().manual_seed(int(np.random.SeedSequence(
-            [cfg.seed, e, 0x5A3F]).generate_state(1)[0])) for e in range(self.n)]
+            [cfg.seed, e, 0x5A3F]).generate_state(1)[0])) for e in self.ids]
 
     def sample(self, mean: torch.Tensor) -> torch.Tensor:
         """Draw each env's action around ``mean`` (E, A) from its own noise stream."""
@@ -282,12 +288,20 @@ class Runner:
     def _seeds(self, mask: np.ndarray) -> List[Optional[int]]:
         seeds: List[Optional[int]] = [None] * self.n
         for e in np.flatnonzero(mask):
-            seeds[e] = episode_seed(self.cfg.seed, e, int(self.env_episodes[e]))
+            seeds[e] = episode_seed(self.cfg.seed, self.ids[e], int(self.env_episodes[e]))
             self.env_episodes[e] += 1
             self.episode_seed[e] = seeds[e]
             self.history[e] = []
             self.episodes += 1
         return seeds
+
+    def collect(self, steps: int) -> 'Rollout':
+        """Run ``steps`` steps of every env (:func:`collect`)."""
+        return collect(self, steps)
+
+    def close(self) -> None:
+        """Close the envs."""
+        self.venv.close()
 
     def start(self) -> None:
         """Reset every env (the run's first episodes)."""
@@ -703,7 +717,8 @@ def make_agent(cfg: TrainConfig, env: Any) -> Agent:
 
 
 def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = False,
-          progress: Optional[bool] = None, base_dir: Optional[str] = None) -> Path:
+          progress: Optional[bool] = None, base_dir: Optional[str] = None,
+          report: Optional[Callable[[Dict[str, Any], Optional[Path]], None]] = None) -> Path:
     """
     Train ``cfg`` with PPO (``cfg.ppo``) and write the policy file; return its path.
 
@@ -711,9 +726,12 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
         cfg: the run's configuration.
         out: output folder (default ``cfg.resolved_out_dir()``).
         resume: continue from the folder's checkpoint (refused if the config changed, but for
-            ``ppo.total_steps``, ``eval`` and ``threads``).
+            ``ppo.total_steps``, ``ppo.rollout_workers``, ``eval`` and ``threads``).
         progress: show a progress bar (None: only on a terminal).
         base_dir: unused (imitation's expert files); the same signature as every method.
+        report: called after every update with ``{'update', 'score', 'metric'}`` (score: the
+            mean return of the last 20 training episodes; before the first ends, the return so
+            far of those running) and the checkpoint folder if one was written (else None).
 
     """
     cfg, out, ckpt_dir = ckpt.run_folder(cfg, out, resume)
@@ -727,7 +745,11 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
     probe.close()
     actor, critic = agent.actor, agent.critic
     optimizer = torch.optim.Adam(agent.parameters(), lr=p.lr, eps=1e-5)
-    runner = Runner(cfg, agent)
+    if p.rollout_workers > 0:       # envs stepped by Ray actors (lnn_control.train.rollouts)
+        from lnn_control.train.rollouts import RemoteRunner
+        runner: Any = RemoteRunner(cfg, agent)
+    else:
+        runner = Runner(cfg, agent)
     batch_rng = np.random.default_rng([cfg.seed, 11])
     per_update = p.envs * p.rollout_steps
     updates = math.ceil(p.total_steps / per_update)
@@ -736,7 +758,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
     if resume:
         groups, state = ckpt.load_checkpoint(ckpt_dir)
         changed = [k for k in ckpt.config_differences(state['config'], cfg.to_dict())
-                   if not k.startswith(('ppo.total_steps', 'eval', 'threads', 'out_dir'))]
+                   if not k.startswith(RESUMABLE_CHANGES)]
         if changed:
             raise ConfigError(f'cannot resume {out}: {changed} differ from the checkpoint')
         agent.load_state_dict(ckpt.state_dict(groups['agent']))
@@ -761,7 +783,7 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
                     group['lr'] = p.lr * (1.0 - (index - 1) / updates)
             bar.phase(f'update {index}/{updates}')
             tick = time.perf_counter()
-            roll = collect(runner, p.rollout_steps)
+            roll = runner.collect(p.rollout_steps)
             runner.absorb(roll)
             collected = time.perf_counter()
             stats = update(agent, optimizer, roll, cfg, batch_rng)
@@ -796,7 +818,13 @@ def train(cfg: TrainConfig, out: Optional[os.PathLike] = None, resume: bool = Fa
                      'runner': runner_state, 'batch_rng': batch_rng.bit_generator.state})
                 _write_log(out, rows)
                 _write_curve(out, rows, cfg.name)
-        runner.venv.close()
+            if report is not None:
+                score = (row['episode_return'] if row['episode_return'] != ''
+                         else float(np.mean(runner.ep_return)))
+                saved = index % p.checkpoint_every == 0 or index == updates
+                report({'update': index, 'score': float(score), 'metric': 'mean_return'},
+                       ckpt_dir if saved else None)
+        runner.close()
         board.close()
         train_seconds = time.perf_counter() - started
         norm = {'obs_mean': runner.obs_rms.mean.reshape(-1).tolist() if p.norm_obs else [],

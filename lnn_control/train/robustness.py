@@ -27,6 +27,9 @@ from lnn_control.runtime.policy import load_policy
 from lnn_control.train.evaluate import check_sizes
 from lnn_control.train.evaluate import evaluate
 from lnn_control.train.evaluate import jsonable
+from lnn_control.train.evaluate import portable
+from lnn_control.train.executor import Executor
+from lnn_control.train.executor import make_executor
 import numpy as np
 
 __all__ = ['ROBUSTNESS_GRID', 'LANE_GRID', 'GRIDS', 'BUILTIN_PREFIX', 'default_policies',
@@ -85,15 +88,27 @@ def _unsupported(env_id: str, perturbation: Perturbation,
     return None
 
 
-def _suite_cell(job: Tuple[str, str, str, int, int, Dict[str, Any]]) -> Dict[str, Any]:
-    policy, label, env_id, episodes, seed, env_kwargs = job
-    return evaluate(policy, env_id, episodes=episodes, seed=seed, perturb=label, **env_kwargs)
+def _suite_cell(job: Tuple[str, Any, str, str, int, int, Dict[str, Any]]) -> Dict[str, Any]:
+    name, policy, label, env_id, episodes, seed, env_kwargs = job
+    if isinstance(policy, tuple):       # a policy file shipped with the job (evaluate.portable)
+        import tempfile
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / policy[0]
+            path.write_bytes(policy[1])
+            cell = evaluate(str(path), env_id, episodes=episodes, seed=seed, perturb=label,
+                            **env_kwargs)
+    else:
+        cell = evaluate(policy, env_id, episodes=episodes, seed=seed, perturb=label,
+                        **env_kwargs)
+    cell['policy'] = name
+    return cell
 
 
 def run_suite(policies: Optional[List[str]] = None,
               env_id: str = 'lnn_control/PiBotNav-v0', episodes: int = 20, seed: int = 10_000,
               grid: Optional[List[str]] = None, out: Optional[str] = None, workers: int = 2,
-              env_kwargs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+              env_kwargs: Optional[Mapping[str, Any]] = None,
+              executor: Optional[Executor] = None) -> Dict[str, Any]:
     """
     Evaluate each policy under each perturbation of ``grid`` on the same seeds.
 
@@ -109,6 +124,9 @@ def run_suite(policies: Optional[List[str]] = None,
         out: folder for ``robustness.md``, ``robustness.json``, ``robustness.png`` (None: no
             files).
         workers: processes (cells are independent; 1 runs in this process).
+        executor: where the cells run instead (:mod:`lnn_control.train.executor`; e.g. Ray
+            tasks on a cluster, ``eval --suite robustness --ray``): each cell depends on its
+            policy, perturbation and seeds alone, so the report is the same wherever it ran.
 
     Returns:
         The JSON-able report: ``env_id``, ``episodes``, ``seed``, ``metric``, ``policies``,
@@ -143,21 +161,15 @@ def run_suite(policies: Optional[List[str]] = None,
                 check_sizes(load_policy(name), probe, name)
     finally:
         probe.close()
-    jobs = [(name, label, env_id, episodes, seed, env_kwargs)
+    jobs = [(name, portable(name), label, env_id, episodes, seed, env_kwargs)
             for name in policies for label in labels]
-    if workers > 1 and len(jobs) > 1:
-        import concurrent.futures
-        import multiprocessing
-
-        # spawn: a clean interpreter per worker (MuJoCo/OpenMP state does not survive fork well).
-        with concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(jobs)),
-                mp_context=multiprocessing.get_context('spawn')) as pool:
-            cells = list(pool.map(_suite_cell, jobs))
+    if executor is None:
+        with make_executor(workers=min(workers, len(jobs))) as pool:
+            cells = pool.run(_suite_cell, jobs)
     else:
-        cells = [_suite_cell(job) for job in jobs]
+        cells = executor.run(_suite_cell, jobs)
     results: Dict[str, Dict[str, Any]] = {name: {} for name in policies}
-    for (name, label, *_), cell in zip(jobs, cells):
+    for (name, _, label, *_), cell in zip(jobs, cells):
         results[name][label] = cell
     metric = cells[0]['metric']
     kept = {name: {label: _kept(results[name][label]['score'], results[name]['clean']['score'])
