@@ -25,9 +25,9 @@ import dataclasses
 from typing import Any, Dict, List, Sequence, Tuple
 
 from lnn_control.train.ppo import Agent
-from lnn_control.train.ppo import Rollout
-from lnn_control.train.ppo import Runner
-from lnn_control.train.ppo import RunningMeanStd
+from lnn_control.train.ppo_runner import Rollout
+from lnn_control.train.ppo_runner import Runner
+from lnn_control.train.ppo_runner import RunningMeanStd
 import numpy as np
 
 __all__ = ['RolloutWorker', 'RemoteRunner', 'groups']
