@@ -22,14 +22,15 @@ top to bottom:
    value's gradients never shape the actor's dynamics. bench/rl.py measures an MLP critic
    against a recurrent one on the partially observed task.
 2. **Rollouts** (:mod:`lnn_control.train.ppo_runner`). ``envs`` envs (``gymnasium.vector``,
-   sync or async) step ``rollout_steps`` times per update. Every step's elapsed time (``info['dt']``, the nominal period after a
-   reset) goes to the actor and a recurrent critic as the timespan, so a policy trained with
-   dt jitter handles irregular sampling. Observations are normalised by a running mean/std,
-   rewards scaled by a running std of the discounted return; both statistics are updated once
-   per rollout, from all of it, and frozen during the next, so an env's experience depends on
-   nothing but the agent's weights, its own episode seeds and its own noise stream (envs can
-   be batched or split between processes at will). The buffer stores each step's hidden
-   states, so any chunk can be replayed from where the rollout was.
+   sync or async) step ``rollout_steps`` times per update. Every step's elapsed time
+   (``info['dt']``, the nominal period after a reset) goes to the actor and a recurrent critic
+   as the timespan, so a policy trained with dt jitter handles irregular sampling. Observations
+   are normalised by a running mean/std, rewards scaled by a running std of the discounted
+   return; both statistics are updated once per rollout, from all of it, and frozen during the
+   next, so an env's experience depends on nothing but the agent's weights, its own episode
+   seeds and its own noise stream (envs can be batched or split between processes at will). The
+   buffer stores each step's hidden states, so any chunk can be replayed from where the rollout
+   was.
 3. **Advantages.** GAE(lambda) (Schulman et al., "High-dimensional continuous control using
    generalized advantage estimation", 2016); a truncated episode is bootstrapped with the
    value of its last observation.
