@@ -212,9 +212,8 @@ class PiBotLaneExpert(Expert):
     def state_of(self, env: Any) -> LaneState:
         return env.unwrapped.state()
 
-    def act(self, obs: Any, state: LaneState = None) -> np.ndarray:
-        if state is None:
-            raise ValueError('PiBotLaneExpert needs the privileged LaneState (state_of(env))')
+    def act(self, obs: Any, state: Any = None) -> np.ndarray:
+        state = self._lane_state(state)
         track = state.track
         target_s = track.arc[state.index] + self.lookahead
         j = int(np.searchsorted(track.arc, target_s % track.length)) % len(track.arc)
@@ -225,6 +224,17 @@ class PiBotLaneExpert(Expert):
         v = min(self.max_v, self.speed / (1.0 + self.slow * abs(k)))
         w = float(np.clip(v * k, -self.max_w, self.max_w))
         return np.array([v, w], dtype=np.float32)
+
+    def _lane_state(self, state: Any) -> LaneState:
+        """Accept the LaneState, the info dict holding it under 'state', or the env."""
+        if isinstance(state, LaneState):
+            return state
+        if isinstance(state, Mapping) and isinstance(state.get('state'), LaneState):
+            return state['state']
+        if hasattr(state, 'unwrapped'):
+            return self.state_of(state)
+        raise ValueError('PiBotLaneExpert needs the privileged LaneState: pass it, the info '
+                         f"dict holding it under 'state', or the env; got {type(state)}")
 
 
 # -- environment ----------------------------------------------------------------------------
