@@ -61,7 +61,8 @@ def test_parse_round_trips_and_accepts_aliases():
     assert Perturbation(gain=(1.0, 1.0)).is_clean
     assert Perturbation(mass=1.5).env_kwargs() == {'mass_scale': 1.5}
     assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain', 'lidar',
-                          'brightness', 'occlusion', 'textures', 'obs'}
+                          'brightness', 'occlusion', 'textures', 'obs', 'gamma', 'blur', 'jpeg',
+                          'pitch', 'randomise'}
     assert Perturbation.parse('textures=unseen,brightness=-40').env_kwargs(
         frozenset({'textures'})) == {'texture_set': 'unseen'}
 

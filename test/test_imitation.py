@@ -156,3 +156,48 @@ def test_provenance_command_has_no_machine_paths():
                          '--set', f'bc.dataset={Path.home()}/bags/demo.npz'])
     assert line == ('lnn-control train config/train/pibot_nav_cfc.yaml --out /data/runs/x '
                     '--set bc.dataset=~/bags/demo.npz')
+
+
+def _camera_batch(augment, seed=0):
+    """One augmented batch of a camera data path: (frames before, frames after)."""
+    import gymnasium
+    from lnn_control.train.config import config_from_dict
+    from lnn_control.train.imitation import DataPath
+    cfg = config_from_dict({'name': 'cam', 'env': {'id': 'lnn_control/PiBotLane-v0'},
+                            'model': {'kind': 'conv', 'kwargs': {'head': 'mlp'}},
+                            'bc': {'augment': augment}})
+    space = gymnasium.spaces.Box(0, 255, (12, 16, 3), np.uint8)
+    path = DataPath(space, cfg)
+    data = path.store(2)
+    rng = np.random.default_rng(seed)
+    frames = np.tile(np.linspace(40, 200, 16).astype(np.uint8)[None, None, :, None],
+                     (20, 12, 1, 3))
+    data.add(frames, np.full(20, 1 / 30), rng.normal(size=(20, 2)))
+    idx = np.arange(20).reshape(4, 5)
+    norm = {'obs_mean': [0.0], 'obs_std': [1.0], 'action_mean': [0.0, 0.0],
+            'action_std': [1.0, 1.0]}
+    x, target = path.batch(data, idx, norm, np.random.default_rng(seed))
+    np.testing.assert_allclose(target, data.act[idx])        # labels are never augmented
+    return frames[idx].astype(np.float32), x.reshape(4, 5, 12, 16, 3)
+
+
+def test_camera_augmentations_colour_shift_cutout():
+    before, after = _camera_batch({})
+    np.testing.assert_array_equal(after, before)
+    _, colour = _camera_batch({'colour': 0.3})
+    ratio = colour[:, 0, 5, 8] / before[:, 0, 5, 8]          # (chunks, channels)
+    assert np.ptp(ratio, axis=0).max() > 0.02                # differs between chunks ...
+    np.testing.assert_allclose(colour[:, 0], colour[:, -1])  # ... the same along a chunk
+    _, shifted = _camera_batch({'shift': 3})
+    moved = [np.argmin(np.abs(shifted[b, 0, 6, :, 0] - before[0, 0, 6, 8, 0])) - 8
+             for b in range(4)]
+    assert any(m != 0 for m in moved) and all(abs(m) <= 3 for m in moved)
+    np.testing.assert_array_equal(shifted[:, 0], shifted[:, -1])
+    _, cut = _camera_batch({'cutout': 0.5})
+    columns = (np.diff(cut[..., 0], axis=-1) == 0).sum(-1).sum(-1)   # flat runs: squares
+    assert (columns > 0).mean() > 0.5 and not np.array_equal(cut[:, 0], cut[:, 1])
+    from lnn_control.train.config import ConfigError
+    from lnn_control.train.config import config_from_dict
+    with pytest.raises(ConfigError, match='bc.augment'):
+        config_from_dict({'name': 'cam', 'env': {'id': 'lnn_control/PiBotLane-v0'},
+                          'bc': {'augment': {'hue': 0.1}}})
