@@ -39,11 +39,12 @@ ROBUSTNESS_GRID: Tuple[str, ...] = (
     'clean', 'noise=0.05', 'noise=0.1', 'drop=0.2', 'drop=0.4', 'jitter=0.3',
     'drop=0.2,jitter=0.3', 'delay=0.1', 'mass=1.5', 'friction=0.5', 'gain=0.7',
     'gain=0.9:1.1')
-# The camera's own: pixel noise, lighting, an occluded lens, lost frames, a floor never seen
-# (the NCP paper's tests).
+# The camera's own: a floor never seen, lighting, an occluded lens, a camera mount pitched
+# +-5 deg (beyond the +-4 deg training draws), pixel noise, lost frames, frame-time jitter
+# (the NCP paper's tests, and issue 19's).
 LANE_GRID: Tuple[str, ...] = (
-    'clean', 'noise=20', 'brightness=60', 'brightness=-40', 'occlusion=0.4', 'drop=0.3',
-    'textures=unseen')
+    'clean', 'textures=unseen', 'brightness=60', 'brightness=-60', 'occlusion=0.4', 'pitch=5',
+    'pitch=-5', 'noise=20', 'drop=0.3', 'jitter=0.3')
 # env id -> its grid (others: ROBUSTNESS_GRID, what a vector env can take of it).
 GRIDS: Dict[str, Tuple[str, ...]] = {'lnn_control/PiBotLane-v0': LANE_GRID}
 
