@@ -21,6 +21,7 @@ from lnn_control.runtime.sequences import save_dataset
 from lnn_control.runtime.sequences import Sequences
 from lnn_control.train.config import ConfigError
 from lnn_control.train.config import load_config
+from lnn_control.train.imitation import AUGMENTATIONS
 from lnn_control.train.imitation import demonstration
 from lnn_control.train.imitation import train
 from lnn_control.train.policy_io import build_model
@@ -189,10 +190,13 @@ def test_camera_augmentations_colour_shift_cutout():
     assert np.ptp(ratio, axis=0).max() > 0.02                # differs between chunks ...
     np.testing.assert_allclose(colour[:, 0], colour[:, -1])  # ... the same along a chunk
     _, shifted = _camera_batch({'shift': 3})
-    moved = [np.argmin(np.abs(shifted[b, 0, 6, :, 0] - before[0, 0, 6, 8, 0])) - 8
-             for b in range(4)]
+    np.testing.assert_array_equal(shifted, before)          # columns differ, rows do not
+    rows = np.repeat(np.linspace(40, 200, 12)[:, None], 16, axis=1)
+    x = np.tile(rows[None, None, :, :, None], (4, 5, 1, 1, 3)).astype(np.float32)
+    AUGMENTATIONS['shift'](x, 3, np.random.default_rng(1))
+    moved = [int(np.argmin(np.abs(x[b, 0, :, 0, 0] - rows[6, 0]))) - 6 for b in range(4)]
     assert any(m != 0 for m in moved) and all(abs(m) <= 3 for m in moved)
-    np.testing.assert_array_equal(shifted[:, 0], shifted[:, -1])
+    np.testing.assert_array_equal(x[:, 0], x[:, -1])        # the same along a chunk
     _, cut = _camera_batch({'cutout': 0.5})
     columns = (np.diff(cut[..., 0], axis=-1) == 0).sum(-1).sum(-1)   # flat runs: squares
     assert (columns > 0).mean() > 0.5 and not np.array_equal(cut[:, 0], cut[:, 1])

@@ -190,15 +190,17 @@ def _augment_colour(x: np.ndarray, level: float, rng: np.random.Generator) -> No
 
 
 def _augment_shift(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
-    # A random crop: the chunk's frames shifted by up to `level` px in each direction (the
-    # same for the whole chunk, as a camera mounted slightly off), edges replicated.
+    # A random crop: the chunk's frames shifted up or down by up to `level` px (the same for
+    # the whole chunk, as a camera pitched slightly off), edges replicated. Vertical only: a
+    # sideways shift is what a heading error looks like, so with its label unchanged it would
+    # teach the lane follower to ignore exactly what it must steer by.
     pad = int(round(level))
     if pad < 1:
         return
-    height, width = x.shape[2], x.shape[3]
-    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad), (0, 0)), mode='edge')
-    for i, (dy, dx) in enumerate(rng.integers(0, 2 * pad + 1, (x.shape[0], 2))):
-        x[i] = padded[i, :, dy:dy + height, dx:dx + width]
+    height = x.shape[2]
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (0, 0), (0, 0)), mode='edge')
+    for i, dy in enumerate(rng.integers(0, 2 * pad + 1, x.shape[0])):
+        x[i] = padded[i, :, dy:dy + height]
 
 
 def _augment_cutout(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
