@@ -216,13 +216,16 @@ def suite_markdown(report: Mapping[str, Any]) -> str:
                 text += f' ({kept:.0%})' if kept is not None else ' (n/a)'
             cells.append(text)
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
-    if 'success_rate' == metric:
+    collides = any(report['results'][name][label].get('collision_rate') is not None
+                   for name in policies for label in report['perturbations'])
+    if 'success_rate' == metric and collides:   # envs without collisions (the lane) skip it
         lines += ['', 'collision rate:', '',
                   '| perturbation | ' + ' | '.join(headers) + ' |',
                   '|---|' + '---|' * len(policies)]
         for label in report['perturbations']:
             rates = [report['results'][name][label]['collision_rate'] for name in policies]
-            lines.append(f'| {label} | ' + ' | '.join(f'{r:.2f}' for r in rates) + ' |')
+            lines.append(f'| {label} | ' + ' | '.join(
+                '-' if r is None else f'{r:.2f}' for r in rates) + ' |')
     first = report['results'][policies[0]][report['perturbations'][0]]
     for key in sorted(first.get('metrics', {})):
         lines += ['', f'{key.replace("_", " ")} (mean per episode):', '',
@@ -278,7 +281,7 @@ def write_suite(report: Mapping[str, Any], out: str) -> Dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {'md': folder / 'robustness.md', 'json': folder / 'robustness.json',
              'png': folder / 'robustness.png'}
+    paths['json'].write_text(json.dumps(jsonable(report), indent=1) + '\n')   # first: the data
     paths['md'].write_text(suite_markdown(report))
-    paths['json'].write_text(json.dumps(jsonable(report), indent=1) + '\n')
     suite_plot(report, str(paths['png']))
     return {k: str(v) for k, v in paths.items()}
