@@ -148,8 +148,9 @@ class BCConfig:
             chunk), ``noise`` (std of Gaussian pixel noise, grey levels), ``colour`` (colour
             jitter per chunk: a gain per channel U(1 - c, 1 + c) and a grey offset
             U(-150 c, 150 c)), ``shift`` (a random crop: the chunk shifted up or down by up to
-            this many px, edges replicated; not sideways, which is a heading error) and ``cutout`` (per frame a square of up to this fraction
-            of the height, random place and grey); {} for none.
+            this many px, edges replicated; not sideways, which is a heading error) and
+            ``cutout`` (per frame a square of up to this fraction of the height, random place
+            and grey); {} for none.
 
     """
 
