@@ -56,7 +56,8 @@ setup(
         # write the same event files).
         'train': ['torch==2.13.0', 'tqdm>=4.66', 'matplotlib>=3.8', 'scipy>=1.11',
                   'tensorboard>=2.15'],
-        'sim': ['mujoco>=3.2', 'gymnasium[mujoco]>=1.0'],
+        # pillow: the camera's blur and JPEG artefacts (lnn_control.envs.images).
+        'sim': ['mujoco>=3.2', 'gymnasium[mujoco]>=1.0', 'pillow>=10'],
         'ros': ROS_WHEELS,
         'export': ['onnx>=1.16', 'onnxscript>=0.2', 'onnxruntime>=1.18'],
         # rosbag2 files (MCAP and sqlite3) read and written without a ROS install.

@@ -7,6 +7,8 @@ Times, batch 1, one 64 x 48 rgb8 frame per call: the message conversion
 (``readings.image_to_reading`` + ``camera_observation``), the numpy runtime's encoder alone,
 and the full ``Policy.step`` (encoder + head) for each head kind at the shipped sizes; beside
 it the same torch model stepped with its state carried (what the node would cost with torch).
+Then what domain randomisation adds per training frame (issue 19): one randomised camera look
+(``perturb_frame``: exposure, white balance, gamma, blur, sensor noise, JPEG at quality 60).
 
     python bench/camera_latency.py [--rounds 15] [--steps 200]
 """
@@ -15,6 +17,7 @@ import argparse
 import tempfile
 
 import common
+from lnn_control.envs.images import perturb_frame
 from lnn_control.models.conv import build_conv_policy
 from lnn_control.models.policy import save_policy
 from lnn_control.ros import readings
@@ -53,6 +56,9 @@ def main() -> None:
             with torch.no_grad():
                 _, s['h'] = m(x, s['h'], 1 / 30)
         cases[f'torch step, CNN+{head}'] = torch_step
+    look = {'gain': np.array([1.1, 1.0, 0.9], np.float32), 'brightness': 10.0, 'gamma': 0.9,
+            'blur': 0.6, 'noise': 4.0, 'jpeg': 60.0}
+    cases['randomised look (training side)'] = lambda: perturb_frame(frame, rng, **look)
     samples = common.interleaved_rounds(cases, args.rounds, args.steps)
     print(common.machine())
     print(f'median ms per frame over {args.rounds} rounds of {args.steps} calls '

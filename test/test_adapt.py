@@ -359,7 +359,9 @@ def test_camera_policy_adapts_its_gains_and_round_trips(tmp_path):
         wanted = 0.7 * original.step(obs, 0.05)
         policy.step(obs, 0.05)
         adapter.correct(wanted)
-    assert adapter.corrections > 0 and np.all(adapter.gain < 1.0)
+    # On random frames the policy steers little (|w| of a few hundredths of rad/s is inside
+    # the gain deadband), so only the speed gain must have learned; none grew.
+    assert adapter.corrections > 0 and adapter.gain[0] < 1.0 and np.all(adapter.gain <= 1.0)
     loaded = load_policy(adapter.save(tmp_path / 'lane_adapted.safetensors'))
     assert loaded.spec.config['base_kind'] == 'conv'
     policy.reset()

@@ -61,7 +61,8 @@ def test_parse_round_trips_and_accepts_aliases():
     assert Perturbation(gain=(1.0, 1.0)).is_clean
     assert Perturbation(mass=1.5).env_kwargs() == {'mass_scale': 1.5}
     assert set(KNOBS) == {'noise', 'drop', 'jitter', 'delay', 'mass', 'friction', 'gain', 'lidar',
-                          'brightness', 'occlusion', 'textures', 'obs'}
+                          'brightness', 'occlusion', 'textures', 'obs', 'gamma', 'blur', 'jpeg',
+                          'pitch', 'randomise'}
     assert Perturbation.parse('textures=unseen,brightness=-40').env_kwargs(
         frozenset({'textures'})) == {'texture_set': 'unseen'}
 
@@ -338,3 +339,14 @@ def test_cli_suite_in_two_processes(tmp_path, policy_files, capsys):
     assert data['perturbations'] == ['clean', 'drop=0.4', 'gain=0.9:1.1']
     assert data['results']['expert']['gain=0.9:1.1']['success_rate'] == 1.0
     assert '| drop=0.4 |' in capsys.readouterr().out
+
+
+def test_lane_suite_has_no_collision_table_and_takes_the_camera_knobs(tmp_path):
+    """The lane env reports no collisions (None): the table leaves that part out (issue 19)."""
+    report = run_suite(['expert'], 'lnn_control/PiBotLane-v0', episodes=1, seed=0,
+                       grid=['pitch=5', 'textures=unseen'], out=str(tmp_path), workers=1,
+                       env_kwargs={'time_limit': 0.5})
+    assert report['perturbations'] == ['clean', 'pitch=5', 'textures=unseen']
+    table = (tmp_path / 'robustness.md').read_text()
+    assert '| pitch=5 |' in table and 'collision rate' not in table
+    assert 'deviation cm' in table

@@ -57,3 +57,20 @@ def test_cli_export_and_info(tmp_path, capsys):
     assert 'cfc' in text and 'a, b, c, d' in text and 'parameters' in text
     assert main(['info', str(tmp_path / 'missing.safetensors')]) == 2
     assert 'not found' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('head', ['cfc', 'ltc', 'lstm', 'mlp'])
+def test_camera_policy_onnx_matches_numpy_runtime(tmp_path, head):
+    """A CNN + head exports whole (encoder and head); checked on 0-255 frames (issue 19)."""
+    from lnn_control.models.conv import build_conv_policy
+    torch.manual_seed(2)
+    model = build_conv_policy((24, 32, 3), head, features=8, units=12, hidden=8)
+    path = save_policy(model, tmp_path / 'cam.safetensors',
+                       obs={'shape': [24, 32, 3], 'dtype': 'uint8', 'low': 0.0,
+                            'high': 255.0},
+                       action_mean=np.array([0.0, 0.0]), action_std=np.array([0.22, 2.84]))
+    out = tmp_path / 'cam.onnx'
+    assert main(['export', str(path), '--onnx', str(out), '--check-steps', '30']) == 0
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert 'Conv' in ops
+    assert compare_onnx(path, out, steps=40) < 1e-4

@@ -21,6 +21,7 @@ from lnn_control.runtime.sequences import save_dataset
 from lnn_control.runtime.sequences import Sequences
 from lnn_control.train.config import ConfigError
 from lnn_control.train.config import load_config
+from lnn_control.train.imitation import AUGMENTATIONS
 from lnn_control.train.imitation import demonstration
 from lnn_control.train.imitation import train
 from lnn_control.train.policy_io import build_model
@@ -156,3 +157,51 @@ def test_provenance_command_has_no_machine_paths():
                          '--set', f'bc.dataset={Path.home()}/bags/demo.npz'])
     assert line == ('lnn-control train config/train/pibot_nav_cfc.yaml --out /data/runs/x '
                     '--set bc.dataset=~/bags/demo.npz')
+
+
+def _camera_batch(augment, seed=0):
+    """One augmented batch of a camera data path: (frames before, frames after)."""
+    import gymnasium
+    from lnn_control.train.config import config_from_dict
+    from lnn_control.train.imitation import DataPath
+    cfg = config_from_dict({'name': 'cam', 'env': {'id': 'lnn_control/PiBotLane-v0'},
+                            'model': {'kind': 'conv', 'kwargs': {'head': 'mlp'}},
+                            'bc': {'augment': augment}})
+    space = gymnasium.spaces.Box(0, 255, (12, 16, 3), np.uint8)
+    path = DataPath(space, cfg)
+    data = path.store(2)
+    rng = np.random.default_rng(seed)
+    frames = np.tile(np.linspace(40, 200, 16).astype(np.uint8)[None, None, :, None],
+                     (20, 12, 1, 3))
+    data.add(frames, np.full(20, 1 / 30), rng.normal(size=(20, 2)))
+    idx = np.arange(20).reshape(4, 5)
+    norm = {'obs_mean': [0.0], 'obs_std': [1.0], 'action_mean': [0.0, 0.0],
+            'action_std': [1.0, 1.0]}
+    x, target = path.batch(data, idx, norm, np.random.default_rng(seed))
+    np.testing.assert_allclose(target, data.act[idx])        # labels are never augmented
+    return frames[idx].astype(np.float32), x.reshape(4, 5, 12, 16, 3)
+
+
+def test_camera_augmentations_colour_shift_cutout():
+    before, after = _camera_batch({})
+    np.testing.assert_array_equal(after, before)
+    _, colour = _camera_batch({'colour': 0.3})
+    ratio = colour[:, 0, 5, 8] / before[:, 0, 5, 8]          # (chunks, channels)
+    assert np.ptp(ratio, axis=0).max() > 0.02                # differs between chunks ...
+    np.testing.assert_allclose(colour[:, 0], colour[:, -1])  # ... the same along a chunk
+    _, shifted = _camera_batch({'shift': 3})
+    np.testing.assert_array_equal(shifted, before)          # columns differ, rows do not
+    rows = np.repeat(np.linspace(40, 200, 12)[:, None], 16, axis=1)
+    x = np.tile(rows[None, None, :, :, None], (4, 5, 1, 1, 3)).astype(np.float32)
+    AUGMENTATIONS['shift'](x, 3, np.random.default_rng(1))
+    moved = [int(np.argmin(np.abs(x[b, 0, :, 0, 0] - rows[6, 0]))) - 6 for b in range(4)]
+    assert any(m != 0 for m in moved) and all(abs(m) <= 3 for m in moved)
+    np.testing.assert_array_equal(x[:, 0], x[:, -1])        # the same along a chunk
+    _, cut = _camera_batch({'cutout': 0.5})
+    columns = (np.diff(cut[..., 0], axis=-1) == 0).sum(-1).sum(-1)   # flat runs: squares
+    assert (columns > 0).mean() > 0.5 and not np.array_equal(cut[:, 0], cut[:, 1])
+    from lnn_control.train.config import ConfigError
+    from lnn_control.train.config import config_from_dict
+    with pytest.raises(ConfigError, match='bc.augment'):
+        config_from_dict({'name': 'cam', 'env': {'id': 'lnn_control/PiBotLane-v0'},
+                          'bc': {'augment': {'hue': 0.1}}})

@@ -9,7 +9,9 @@ The lanes of PiBotLane-v0: a closed track drawn per episode and painted into the
 - :func:`paint_track`: colours and patterns drawn per seed: road, edge lines (white or
   yellow), an optional dashed centre line, the floor (flat, blotchy or checkered).
   ``texture_set='unseen'`` draws from palettes and patterns never used in ``'train'`` (a light
-  road on a dark floor, coloured lines, stripes) for robustness tests.
+  road on a dark floor, coloured lines, stripes) for robustness tests. Domain randomisation
+  passes a palette of :func:`lnn_control.envs.randomise.random_palette` instead (wide colour
+  ranges, four pattern families, still disjoint from 'unseen').
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def _palette(rng: np.random.Generator, texture_set: str) -> Dict[str, Any]:
 
 
 def paint_track(track: Track, rng: np.random.Generator, size: int,
-                texture_set: str = 'train') -> np.ndarray:
+                texture_set: str = 'train',
+                palette: Optional[Dict[str, Any]] = None) -> np.ndarray:
     """
     Paint ``track`` into a (size, size, 3) uint8 floor texture.
 
@@ -153,12 +156,14 @@ def paint_track(track: Track, rng: np.random.Generator, size: int,
         rng: source of the colours and patterns.
         size: texture width and height (px).
         texture_set: 'train' or 'unseen' palettes.
+        palette: a drawn palette to paint instead (``random_palette``); it may add
+            ``contrast`` (pattern depth) and ``cells`` (blotches per side).
 
     Returns:
         The texture.
 
     """
-    pal = _palette(rng, texture_set)
+    pal = _palette(rng, texture_set) if palette is None else palette
     res = 2.0 * FLOOR_HALF / size
     coords = -FLOOR_HALF + (np.arange(size) + 0.5) * res
     xs = coords[None, :]                 # (1, S) columns: x
@@ -184,13 +189,17 @@ def paint_track(track: Track, rng: np.random.Generator, size: int,
 
     img = np.empty((size, size, 3), dtype=np.float32)
     scale = pal['scale']
+    contrast = pal.get('contrast')
     if pal['pattern'] == 'checker':
         mask = ((np.floor(xs / scale) + np.floor(ys / scale)) % 2 == 0)
         img[:] = pal['floor']
-        img[mask] *= 0.85
-    elif pal['pattern'] == 'blotch':
-        coarse = rng.uniform(0.75, 1.15, (12, 12))
-        idx = np.clip(((coords + FLOOR_HALF) / (2 * FLOOR_HALF) * 12).astype(int), 0, 11)
+        img[mask] *= 0.85 if contrast is None else 1.0 - contrast
+    elif pal['pattern'] in ('blotch', 'grain'):
+        cells = int(pal.get('cells', 12)) * (4 if pal['pattern'] == 'grain' else 1)
+        low, high = (0.75, 1.15) if contrast is None else (1.0 - contrast, 1.0 + contrast)
+        coarse = rng.uniform(low, high, (cells, cells))
+        idx = np.clip(((coords + FLOOR_HALF) / (2 * FLOOR_HALF) * cells).astype(int), 0,
+                      cells - 1)
         img[:] = pal['floor'] * coarse[idx[::-1, None], idx[None, :]][..., None]
     elif pal['pattern'] == 'stripes':
         mask = (np.floor((xs + 0.5 * ys) / scale) % 2 == 0)

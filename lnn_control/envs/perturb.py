@@ -38,9 +38,19 @@ and vector observations) applies the rest.
 | `obs`        | full    | observation | 'positions' drops the velocity half of a MuJoCo        |
 |              |         |             | locomotion observation (its trailing ``qvel``): the    |
 |              |         |             | policy must infer velocities from the sequence         |
+| `gamma`      | 1       | observation | exponent on the image intensity (< 1 brightens)        |
+| `blur`       | 0       | observation | Gaussian blur std of the image (px)                    |
+| `jpeg`       | 0       | observation | JPEG quality of a compressed camera stream (0: off)    |
+| `pitch`      | 0       | sensor      | the camera is pitched this many degrees further down   |
+|              |         |             | than the mount the policy was trained for              |
+| `randomise`  | 0       | scene       | domain randomisation strength in [0, 1]: floors,       |
+|              |         |             | lines, light, camera pose and look drawn per episode   |
+|              |         |             | from wide distributions (:mod:`lnn_control.envs.       |
+|              |         |             | randomise`); never the 'unseen' set's hues or patterns |
 
 Sensor and scene knobs need an env with that sensor or scene (native only); the wrapper refuses
-them rather than ignore them.
+them rather than ignore them. The image knobs have one implementation,
+:func:`lnn_control.envs.images.perturb_frame`.
 
 The timing knobs have one implementation, shared by PiBotNav (which steps to its next odometry
 message), PiBotLane (to its next camera frame) and the wrapper (to the end of a control period
@@ -59,6 +69,7 @@ from typing import Any, Callable, Deque, Dict, FrozenSet, Mapping, Optional, Tup
 
 import gymnasium
 from gymnasium.envs.mujoco import MujocoEnv
+from lnn_control.envs.images import perturb_frame
 import mujoco
 import numpy as np
 
@@ -112,6 +123,22 @@ def _grey(value: float) -> bool:
     return -255.0 <= value <= 255.0
 
 
+def _gamma(value: float) -> bool:
+    return 0.2 <= value <= 5.0
+
+
+def _quality(value: float) -> bool:
+    return value == 0.0 or 1.0 <= value <= 100.0
+
+
+def _unit(value: float) -> bool:
+    return 0.0 <= value <= 1.0
+
+
+def _pitch(value: float) -> bool:
+    return -30.0 <= value <= 30.0
+
+
 @dataclass(frozen=True)
 class Knob:
     """
@@ -160,6 +187,11 @@ KNOBS: Dict[str, Knob] = {k.name: k for k in (
          choices=('train', 'unseen')),
     Knob('obs', 'full', 'observation', _finite, "'full' or 'positions'", 'obs_mode',
          choices=('full', 'positions')),
+    Knob('gamma', 1.0, 'observation', _gamma, 'an exponent in [0.2, 5]', 'gamma'),
+    Knob('blur', 0.0, 'observation', _nonneg, 'a Gaussian std in px, finite and >= 0', 'blur'),
+    Knob('jpeg', 0.0, 'observation', _quality, 'a JPEG quality in [1, 100] (0: off)', 'jpeg'),
+    Knob('pitch', 0.0, 'sensor', _pitch, 'degrees in [-30, 30]', 'camera_pitch'),
+    Knob('randomise', 0.0, 'scene', _unit, 'a strength in [0, 1]', 'randomise'),
 )}
 _ALIASES: Dict[str, str] = {alias: k.name for k in KNOBS.values()
                             for alias in (k.name, k.env_kwarg)}
@@ -243,6 +275,11 @@ class Perturbation:
     occlusion: float = 0.0
     textures: str = 'train'
     obs: str = 'full'
+    gamma: float = 1.0
+    blur: float = 0.0
+    jpeg: float = 0.0
+    pitch: float = 0.0
+    randomise: float = 0.0
 
     def __post_init__(self) -> None:
         for knob in KNOBS.values():
@@ -392,46 +429,19 @@ class DelayLine:
 
 
 # -- observation knobs ----------------------------------------------------------------------
-def perturb_frame(frame: np.ndarray, rng: np.random.Generator, noise: float = 0.0,
-                  brightness: float = 0.0, occlusion: float = 0.0) -> np.ndarray:
-    """
-    Perturb one camera frame (uint8 H x W x C), as in the NCP paper's robustness tests.
-
-    Args:
-        frame: the image.
-        rng: randomness (seeded per episode).
-        noise: std of Gaussian pixel noise (grey levels).
-        brightness: grey levels added (negative darkens).
-        occlusion: side of a black square as a fraction of the height, at a random place.
-
-    Returns:
-        The perturbed frame (uint8, saturated at 0 and 255).
-
-    """
-    img = frame.astype(np.float32)
-    if brightness:
-        img += np.float32(brightness)
-    if occlusion > 0.0:
-        h, w = img.shape[:2]
-        side = max(1, int(round(occlusion * h)))
-        r, c = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        img[r:r + side, c:c + side] = 0.0
-    if noise > 0.0:
-        img += rng.normal(0.0, noise, img.shape).astype(np.float32)
-    return np.clip(img, 0.0, 255.0).astype(np.uint8)
-
-
 def perturb_observation(obs: Any, rng: np.random.Generator, p: Perturbation) -> Any:
     """Apply the observation knobs of ``p``: to uint8 images as pixels, else elementwise."""
     if isinstance(obs, dict):
         return {k: perturb_observation(v, rng, p) for k, v in obs.items()}
     obs = np.asarray(obs)
     if obs.dtype == np.uint8:
-        if p.noise or p.brightness or p.occlusion:
-            return perturb_frame(obs, rng, p.noise, p.brightness, p.occlusion)
+        if p.noise or p.brightness or p.occlusion or p.gamma != 1.0 or p.blur or p.jpeg:
+            return perturb_frame(obs, rng, p.noise, p.brightness, p.occlusion, p.gamma,
+                                 p.blur, p.jpeg)
         return obs
-    if p.brightness or p.occlusion:
-        raise ValueError('perturbations brightness and occlusion need an image observation')
+    if p.brightness or p.occlusion or p.gamma != 1.0 or p.blur or p.jpeg:
+        raise ValueError('perturbations brightness, occlusion, gamma, blur and jpeg need an '
+                         'image observation')
     if p.obs != 'full':
         raise ValueError(f'perturbation obs={p.obs} needs a Gymnasium MuJoCo env whose '
                          f'observation ends with its joint velocities')

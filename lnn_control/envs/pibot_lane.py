@@ -92,10 +92,23 @@ end ``is_success``: it stayed on the road for the whole ``time_limit``.
 | `progress_weight`  | 10      | reward per metre along the track                            |
 | `deviation_weight` | 1       | penalty per metre of deviation per second                   |
 | `off_lane_penalty` | 10      | penalty for leaving the road                                |
+| `randomise`        | 0       | domain randomisation strength in [0, 1] (floors, lines,     |
+|                    |         | light, camera mount and look, latency; see below)           |
+| `camera_pitch`     | 0       | camera pitched this many degrees further down than nominal  |
 | `render_mode`      | None    | 'rgb_array': a top view of the floor (``render_size`` px)   |
 
+## Domain randomisation
+``randomise=s`` draws each episode's look from wide distributions
+(:mod:`lnn_control.envs.randomise`: HSV floor, road and line colours, four pattern families and
+their scale, light intensity, colour and direction, camera pitch, roll, height and field of
+view within a Pi camera mount's tolerance, exposure, white balance, gamma, blur, sensor
+noise, JPEG artefacts and up to 50 ms more command latency); ``randomise=0`` is the clean env,
+draw for draw. The 'unseen' texture set stays disjoint from every randomised floor (by floor
+hue, line hue and pattern family; that module says how).
+
 ## Version History
-* v0: initial version (issue 8).
+* v0: initial version (issue 8); ``randomise`` and ``camera_pitch`` added (issue 19), off by
+  default: a default episode is unchanged.
 """
 
 from __future__ import annotations
@@ -108,6 +121,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 from gymnasium import spaces
 from gymnasium.envs.mujoco import MujocoEnv
 from lnn_control.envs.experts import Expert
+from lnn_control.envs.images import perturb_frame
 from lnn_control.envs.lane_track import FLOOR_HALF
 from lnn_control.envs.lane_track import make_track
 from lnn_control.envs.lane_track import paint_track
@@ -120,6 +134,9 @@ from lnn_control.envs.pibot_base import check_gl_usable
 from lnn_control.envs.pibot_base import PiBotBase
 from lnn_control.envs.pibot_base import RobotState
 from lnn_control.envs.pibot_base import sim_path
+from lnn_control.envs.randomise import draw_look
+from lnn_control.envs.randomise import Look
+from lnn_control.envs.randomise import random_palette
 from lnn_control.runtime.actuator import Actuator
 from lnn_control.runtime.actuator import ActuatorConfig
 from lnn_control.runtime.actuator import WHEEL_RADIUS
@@ -212,9 +229,8 @@ class PiBotLaneExpert(Expert):
     def state_of(self, env: Any) -> LaneState:
         return env.unwrapped.state()
 
-    def act(self, obs: Any, state: LaneState = None) -> np.ndarray:
-        if state is None:
-            raise ValueError('PiBotLaneExpert needs the privileged LaneState (state_of(env))')
+    def act(self, obs: Any, state: Any = None) -> np.ndarray:
+        state = self._lane_state(state)
         track = state.track
         target_s = track.arc[state.index] + self.lookahead
         j = int(np.searchsorted(track.arc, target_s % track.length)) % len(track.arc)
@@ -226,16 +242,28 @@ class PiBotLaneExpert(Expert):
         w = float(np.clip(v * k, -self.max_w, self.max_w))
         return np.array([v, w], dtype=np.float32)
 
+    def _lane_state(self, state: Any) -> LaneState:
+        """Accept the LaneState, the info dict holding it under 'state', or the env."""
+        if isinstance(state, LaneState):
+            return state
+        if isinstance(state, Mapping) and isinstance(state.get('state'), LaneState):
+            return state['state']
+        if hasattr(state, 'unwrapped'):
+            return self.state_of(state)
+        raise ValueError('PiBotLaneExpert needs the privileged LaneState: pass it, the info '
+                         f"dict holding it under 'state', or the env; got {type(state)}")
+
 
 # -- environment ----------------------------------------------------------------------------
 class PiBotLaneEnv(PiBotBase):
     """Camera lane following for a TurtleBot3 Burger class robot; see the module doc."""
 
     # Perturbation knobs this env implements (lnn_control.envs.perturb): frame timing (lost
-    # frames, jitter), command latency, the robot's dynamics, the unseen looks; make_env wraps
-    # it for the image knobs (noise, brightness, occlusion).
+    # frames, jitter), command latency, the robot's dynamics, the unseen looks, the camera's
+    # pitch and domain randomisation; make_env wraps it for the image knobs (noise,
+    # brightness, occlusion, gamma, blur, jpeg).
     native_knobs = frozenset({'drop', 'jitter', 'delay', 'mass', 'friction', 'gain',
-                              'textures'})
+                              'textures', 'pitch', 'randomise'})
 
     metadata = {'render_modes': ['rgb_array'], 'render_fps': 30}
 
@@ -256,6 +284,8 @@ class PiBotLaneEnv(PiBotBase):
         progress_weight: float = 10.0,
         deviation_weight: float = 1.0,
         off_lane_penalty: float = 10.0,
+        randomise: float = 0.0,
+        camera_pitch: float = 0.0,
         actuator: Union[ActuatorConfig, Mapping[str, Any], None] = None,
         xml_file: Optional[str] = None,
         render_mode: Optional[str] = None,
@@ -265,8 +295,10 @@ class PiBotLaneEnv(PiBotBase):
         for name, value in (('texture_set', texture_set), ('drop', drop),
                             ('dt_jitter', dt_jitter), ('action_delay', action_delay),
                             ('mass_scale', mass_scale), ('friction_scale', friction_scale),
-                            ('motor_gain', motor_gain)):
+                            ('motor_gain', motor_gain), ('randomise', randomise),
+                            ('camera_pitch', camera_pitch)):
             check_knob(name, value)
+        self.randomise, self.camera_pitch = float(randomise), float(camera_pitch)
         self.dt_jitter, self.action_delay = float(dt_jitter), float(action_delay)
         self.mass_scale, self.friction_scale = float(mass_scale), float(friction_scale)
         self.motor_gain = np.broadcast_to(np.asarray(motor_gain, dtype=np.float64), (2,)).copy()
@@ -304,12 +336,16 @@ class PiBotLaneEnv(PiBotBase):
         self._render_size = int(render_size)
         self._find_robot()
         self._scale_dynamics(self.mass_scale, self.friction_scale)
-        self._delay = DelayLine(int(round(self.action_delay / self.model.opt.timestep)))
+        self._delay_ticks = int(round(self.action_delay / self.model.opt.timestep))
+        self._delay = DelayLine(self._delay_ticks)
         m = self.model
         self._tex = m.texture('track').id
         self._tex_size = int(m.tex_width[self._tex])
         self._sun = m.light('sun').id
         self._camera = m.camera('front').id
+        self._camera_nominal = (m.cam_pos[self._camera].copy(), m.cam_quat[self._camera].copy(),
+                                float(m.cam_fovy[self._camera]))
+        self._look: Optional[Look] = None
         self._renderers: Dict[str, mujoco.Renderer] = {}
         self._uploaded: Dict[str, bool] = {}
         self._track: Optional[Track] = None
@@ -341,7 +377,34 @@ class PiBotLaneEnv(PiBotBase):
         """Render the front camera now: (height, width, 3) uint8."""
         renderer = self._renderer('camera', *self.image_size)
         renderer.update_scene(self.data, camera=self._camera)
-        return renderer.render()
+        image = renderer.render()
+        look = self._look
+        if look is not None and look.touches_frame:
+            image = perturb_frame(image, self.np_random, **look.frame_kwargs())
+        return image
+
+    @property
+    def look(self) -> Optional[Look]:
+        """Return this episode's drawn light, camera mount and camera look."""
+        return self._look
+
+    def _mount_camera(self, look: Look) -> None:
+        """Set the camera pose: nominal, then ``camera_pitch`` and the look's mount errors."""
+        pos, quat, fovy = self._camera_nominal
+        m, cam = self.model, self._camera
+        m.cam_pos[cam] = pos + np.array([0.0, 0.0, look.height])
+        m.cam_fovy[cam] = fovy + look.fovy
+        # Camera frame: x image right, y image up, looking along -z. Pitch rotates about x
+        # (more down: positive), roll about the viewing axis.
+        turn = np.zeros(4)
+        mujoco.mju_axisAngle2Quat(turn, np.array([1.0, 0.0, 0.0]),
+                                  -math.radians(self.camera_pitch + look.pitch))
+        roll = np.zeros(4)
+        mujoco.mju_axisAngle2Quat(roll, np.array([0.0, 0.0, 1.0]), math.radians(look.roll))
+        both, out = np.zeros(4), np.zeros(4)
+        mujoco.mju_mulQuat(both, turn, roll)
+        mujoco.mju_mulQuat(out, quat, both)
+        m.cam_quat[cam] = out
 
     def render(self) -> Optional[np.ndarray]:
         """Return a top view of the floor and robot ('rgb_array'), or None."""
@@ -395,18 +458,25 @@ class PiBotLaneEnv(PiBotBase):
         rng = self.np_random
         m = self.model
         self._track = track = make_track(rng, reverse=bool(rng.random() < 0.5))
-        texture = paint_track(track, rng, self._tex_size, self.texture_set)
+        palette = None
+        if (self.randomise > 0.0 and self.texture_set == 'train'
+                and rng.random() < self.randomise):
+            palette = random_palette(rng)
+        texture = paint_track(track, rng, self._tex_size, self.texture_set, palette)
         adr = m.tex_adr[self._tex]
         m.tex_data[adr:adr + texture.size] = texture.reshape(-1)
         self._uploaded = dict.fromkeys(self._uploaded, False)
-        # Light: intensity and direction vary per track (the NCP paper's lighting changes).
-        level = rng.uniform(0.35, 0.9)
-        m.light_diffuse[self._sun] = level
-        m.light_ambient[self._sun] = rng.uniform(0.05, 0.25)
-        tilt, azimuth = rng.uniform(0.0, 0.6), rng.uniform(-math.pi, math.pi)
-        m.light_dir[self._sun] = (math.sin(tilt) * math.cos(azimuth),
-                                  math.sin(tilt) * math.sin(azimuth), -math.cos(tilt))
-        m.vis.headlight.diffuse[:] = rng.uniform(0.2, 0.5)
+        # Light: intensity and direction vary per track (the NCP paper's lighting changes);
+        # with randomise also its colour, the camera mount and look.
+        self._look = look = draw_look(rng, self.randomise)
+        m.light_diffuse[self._sun] = look.light
+        m.light_ambient[self._sun] = look.ambient
+        m.light_dir[self._sun] = (math.sin(look.tilt) * math.cos(look.azimuth),
+                                  math.sin(look.tilt) * math.sin(look.azimuth),
+                                  -math.cos(look.tilt))
+        m.vis.headlight.diffuse[:] = look.headlight
+        self._mount_camera(look)
+        self._delay.ticks = self._delay_ticks + int(round(look.delay / m.opt.timestep))
 
         i = int(rng.integers(0, len(track.points)))
         (px, py), (tx, ty) = track.points[i], track.tangents[i]

@@ -3,6 +3,10 @@
 """
 ONNX export of one policy step, for runtimes other than ours (onnxruntime on arm64, C++).
 
+Vector and camera policies alike: a camera policy's ``obs`` is the flat frame (HWC order,
+0-255 floats, as :func:`lnn_control.runtime.conv.camera_observation` lays it out) and the
+graph holds its CNN encoder (Conv, Relu, Gemm, Tanh) before the head.
+
 The exported graph is the whole stateful step the numpy ``Policy`` performs:
 
 =========  ===============  ==================================================
@@ -96,8 +100,9 @@ def compare_onnx(policy: Union[str, os.PathLike], onnx_path: Union[str, os.PathL
     """
     Run the ONNX graph (onnxruntime) and the numpy runtime side by side; max abs difference.
 
-    Random observations (scaled by the normaliser) and random dt in [0.01, 0.2] s; the state
-    is carried through both for ``steps`` steps.
+    Random observations (scaled by the normaliser; a camera policy's are random frames of
+    0-255 pixels, what its camera gives) and random dt in [0.01, 0.2] s; the state is carried
+    through both for ``steps`` steps.
     """
     from lnn_control.runtime.policy import load_policy
     import numpy as np
@@ -113,8 +118,12 @@ def compare_onnx(policy: Union[str, os.PathLike], onnx_path: Union[str, os.PathL
     # state of a one-frame MLP): feed what the graph declares.
     wanted = {arg.name for arg in session.get_inputs()}
     worst = 0.0
+    image = spec.obs.dtype == 'uint8'
     for _ in range(steps):
-        obs = (mean + std * rng.standard_normal(spec.obs.size)).astype(np.float32)
+        if image:
+            obs = rng.integers(0, 256, spec.obs.size).astype(np.float32)
+        else:
+            obs = (mean + std * rng.standard_normal(spec.obs.size)).astype(np.float32)
         dt = float(rng.uniform(0.01, 0.2))
         feeds = {'obs': obs[None, :], 'state': state,
                  'dt': np.full((1, 1), dt, dtype=np.float32)}

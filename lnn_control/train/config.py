@@ -44,7 +44,7 @@ __all__ = ['ConfigError', 'EnvConfig', 'ModelConfig', 'ExpertConfig', 'BCConfig'
 ACTION_NORMALISERS = ('range', 'moments', 'bounds', 'none')
 SELECT = ('best', 'last')
 # Image augmentations of bc.augment (lnn_control.train.imitation.AUGMENTATIONS).
-AUGMENTATIONS = ('brightness', 'noise')
+AUGMENTATIONS = ('brightness', 'noise', 'colour', 'shift', 'cutout')
 
 
 class ConfigError(ValueError):
@@ -144,8 +144,13 @@ class BCConfig:
             ``seed_base`` and ``action_noise`` then do not apply to round 0. Its Observer
             config must equal the env's. With ``dagger.rounds: 0`` no expert is needed at all.
         augment: image augmentations of every training chunk (camera observations), the same
-            for every model: ``brightness`` (a factor U(1 - b, 1 + b) per chunk) and ``noise``
-            (std of Gaussian pixel noise, grey levels); {} for none.
+            for every model, in the order given: ``brightness`` (a factor U(1 - b, 1 + b) per
+            chunk), ``noise`` (std of Gaussian pixel noise, grey levels), ``colour`` (colour
+            jitter per chunk: a gain per channel U(1 - c, 1 + c) and a grey offset
+            U(-150 c, 150 c)), ``shift`` (a random crop: the chunk shifted up or down by up to
+            this many px, edges replicated; not sideways, which is a heading error) and
+            ``cutout`` (per frame a square of up to this fraction of the height, random place
+            and grey); {} for none.
 
     """
 

@@ -178,8 +178,49 @@ def _augment_noise(x: np.ndarray, level: float, rng: np.random.Generator) -> Non
     x += rng.normal(0.0, level, x.shape).astype(np.float32)
 
 
-# name -> in-place augmentation of float frames (B, W, H, W', C) in 0-255, drawn per chunk.
-AUGMENTATIONS = {'brightness': _augment_brightness, 'noise': _augment_noise}
+def _augment_colour(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
+    # Colour jitter per chunk: a gain per channel U(1 - c, 1 + c) (white balance, exposure)
+    # and a grey offset U(-150 c, 150 c) (Laskin et al., "Reinforcement learning with
+    # augmented data", NeurIPS 2020: colour jitter and crops are the ones that transfer).
+    b, c = x.shape[0], x.shape[-1]
+    gain = rng.uniform(1.0 - level, 1.0 + level, (b, 1, 1, 1, c)).astype(np.float32)
+    offset = rng.uniform(-150.0 * level, 150.0 * level, (b, 1, 1, 1, 1)).astype(np.float32)
+    x *= gain
+    x += offset
+
+
+def _augment_shift(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
+    # A random crop: the chunk's frames shifted up or down by up to `level` px (the same for
+    # the whole chunk, as a camera pitched slightly off), edges replicated. Vertical only: a
+    # sideways shift is what a heading error looks like, so with its label unchanged it would
+    # teach the lane follower to ignore exactly what it must steer by.
+    pad = int(round(level))
+    if pad < 1:
+        return
+    height = x.shape[2]
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (0, 0), (0, 0)), mode='edge')
+    for i, dy in enumerate(rng.integers(0, 2 * pad + 1, x.shape[0])):
+        x[i] = padded[i, :, dy:dy + height]
+
+
+def _augment_cutout(x: np.ndarray, level: float, rng: np.random.Generator) -> None:
+    # Cutout (DeVries & Taylor 2017): in every frame a square of up to `level` x the height,
+    # at a random place, filled with a random grey.
+    height, width = x.shape[2], x.shape[3]
+    frames = x.reshape(-1, height, width, x.shape[-1])
+    sides = np.maximum(1, (rng.uniform(0.0, level, len(frames)) * height).astype(int))
+    rows = rng.integers(0, height, len(frames)) - sides // 2
+    cols = rng.integers(0, width, len(frames)) - sides // 2
+    greys = rng.uniform(0.0, 255.0, len(frames)).astype(np.float32)
+    for f, side, r, c, grey in zip(frames, sides, rows, cols, greys):
+        f[max(r, 0):max(r + side, 0), max(c, 0):max(c + side, 0)] = grey
+
+
+# name -> in-place augmentation of float frames (B, W, H, W', C) in 0-255, drawn per chunk
+# (cutout per frame), applied in the order the config lists them.
+AUGMENTATIONS = {'brightness': _augment_brightness, 'noise': _augment_noise,
+                 'colour': _augment_colour, 'shift': _augment_shift,
+                 'cutout': _augment_cutout}
 
 
 class DataPath:
