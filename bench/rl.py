@@ -33,6 +33,7 @@ import concurrent.futures
 import json
 import multiprocessing
 from pathlib import Path
+import shutil
 import statistics
 import sys
 import time
@@ -231,6 +232,10 @@ def main() -> int:
     parser.add_argument('--ppo', nargs='*', default=[], metavar='KEY=VALUE',
                         help='overrides of our ppo: section (YAML values)')
     parser.add_argument('--fresh', action='store_true', help='ignore cached results')
+    parser.add_argument('--curves', default='', metavar='DIR',
+                        help='also copy the curves to DIR as rl_<task>.png')
+    parser.add_argument('--report', action='store_true',
+                        help='run nothing: the table and curves of the cached results only')
     parser.add_argument('--smoke', action='store_true',
                         help='4k steps, seed 0, the positions task: checks the bench runs')
     args = parser.parse_args()
@@ -253,7 +258,8 @@ def main() -> int:
                     if result['steps'] == args.steps:
                         results.append(result)
                         continue
-                todo.append((agent, task, seed))
+                if not args.report:
+                    todo.append((agent, task, seed))
     print(f'{len(results)} cached, {len(todo)} to run ({args.jobs} at a time)', flush=True)
     context = multiprocessing.get_context('spawn')
     with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
@@ -271,6 +277,11 @@ def main() -> int:
     (out / 'table.md').write_text(table + '\n')
     for task in args.tasks:
         _curves(results, task, out)
+    if args.curves:
+        for task in args.tasks:
+            if (out / f'curves_{task}.png').is_file():
+                Path(args.curves).mkdir(parents=True, exist_ok=True)
+                shutil.copy(out / f'curves_{task}.png', Path(args.curves) / f'rl_{task}.png')
     return 0
 
 
