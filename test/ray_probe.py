@@ -90,12 +90,17 @@ def _ray_pids(cluster) -> list:
 
 
 def _kill_worker_when_trial_checkpointed(cluster, worker, experiment: Path, done: dict) -> None:
-    """Remove ``worker`` once a trial on it has reported (checkpointed) two rounds; add one."""
+    """
+    Remove ``worker`` once a trial on it has reported (checkpointed) its first round; add one.
+
+    The first report, not a later one: the tiny trial has only a few rounds, and a trial that
+    reports its last one before the node is gone finishes there, with nothing left to resume.
+    """
     deadline = time.time() + 240
     while time.time() < deadline and 'killed' not in done:
         for result in experiment.glob('trial_*/result.json'):
             lines = [json.loads(x) for x in result.read_text().splitlines() if x.strip()]
-            if any(r.get('node_id') == worker.node_id and r['training_iteration'] >= 2
+            if any(r.get('node_id') == worker.node_id and r['training_iteration'] >= 1
                    for r in lines):
                 done['killed'] = {'trial': result.parent.name, 'node_id': worker.node_id,
                                   'at_iteration': max(r['training_iteration'] for r in lines)}
