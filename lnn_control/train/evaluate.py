@@ -19,9 +19,12 @@ lane deviation, distance, off the road) add their means under ``metrics``.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+import tempfile
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from lnn_control.envs.make import env_class
 from lnn_control.envs.make import make_env
@@ -32,7 +35,8 @@ from lnn_control.envs.rollout import Trajectory
 from lnn_control.train.executor import Executor
 import numpy as np
 
-__all__ = ['evaluate', 'run_episodes', 'split', 'portable', 'agent_of', 'jsonable', 'check_sizes']
+__all__ = ['evaluate', 'run_episodes', 'split', 'portable', 'unpacked', 'agent_of', 'jsonable',
+           'check_sizes']
 
 # What every episode record holds (Trajectory.summary); an env's metrics come on top.
 _EPISODE_KEYS = frozenset({'seed', 'return', 'steps', 'seconds', 'success', 'collision',
@@ -151,17 +155,23 @@ def portable(policy: Any) -> Any:
     return policy
 
 
+@contextlib.contextmanager
+def unpacked(policy: Any) -> Iterator[str]:
+    """Give what :func:`portable` made back as a name or a path (a temporary file) to load."""
+    if not isinstance(policy, tuple):
+        yield policy
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / policy[0]
+        path.write_bytes(policy[1])
+        yield str(path)
+
+
 def _episode_job(job: Tuple[Any, str, int, int, Any, Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Run a contiguous range of episodes (an executor's job); a shipped file is unpacked."""
     policy, env_id, first, count, perturb, env_kwargs = job
-    if isinstance(policy, tuple):
-        import tempfile
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / policy[0]
-            path.write_bytes(policy[1])
-            return run_episodes(str(path), env_id, range(first, first + count), perturb,
-                                env_kwargs)
-    return run_episodes(policy, env_id, range(first, first + count), perturb, env_kwargs)
+    with unpacked(policy) as name:
+        return run_episodes(name, env_id, range(first, first + count), perturb, env_kwargs)
 
 
 def split(first: int, count: int, parts: int) -> List[Tuple[int, int]]:

@@ -28,6 +28,7 @@ from lnn_control.train.evaluate import check_sizes
 from lnn_control.train.evaluate import evaluate
 from lnn_control.train.evaluate import jsonable
 from lnn_control.train.evaluate import portable
+from lnn_control.train.evaluate import unpacked
 from lnn_control.train.executor import Executor
 from lnn_control.train.executor import make_executor
 import numpy as np
@@ -91,15 +92,8 @@ def _unsupported(env_id: str, perturbation: Perturbation,
 
 def _suite_cell(job: Tuple[str, Any, str, str, int, int, Dict[str, Any]]) -> Dict[str, Any]:
     name, policy, label, env_id, episodes, seed, env_kwargs = job
-    if isinstance(policy, tuple):       # a policy file shipped with the job (evaluate.portable)
-        import tempfile
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / policy[0]
-            path.write_bytes(policy[1])
-            cell = evaluate(str(path), env_id, episodes=episodes, seed=seed, perturb=label,
-                            **env_kwargs)
-    else:
-        cell = evaluate(policy, env_id, episodes=episodes, seed=seed, perturb=label,
+    with unpacked(policy) as loadable:  # a policy file may travel with the job (portable)
+        cell = evaluate(loadable, env_id, episodes=episodes, seed=seed, perturb=label,
                         **env_kwargs)
     cell['policy'] = name
     return cell
@@ -162,7 +156,8 @@ def run_suite(policies: Optional[List[str]] = None,
                 check_sizes(load_policy(name), probe, name)
     finally:
         probe.close()
-    jobs = [(name, portable(name), label, env_id, episodes, seed, env_kwargs)
+    shipped = {name: portable(name) for name in policies}     # each file read once
+    jobs = [(name, shipped[name], label, env_id, episodes, seed, env_kwargs)
             for name in policies for label in labels]
     if executor is None:
         with make_executor(workers=min(workers, len(jobs))) as pool:
