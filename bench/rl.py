@@ -24,8 +24,10 @@ stdout and ``<out>/table.md``, learning curves (mean over seeds) to ``<out>/curv
 
 Anchor settings: stable-baselines3 defaults (PPO: MlpPolicy 64x64, n_steps 2048, batch 64;
 RecurrentPPO: MlpLstmPolicy with lstm_hidden_size 64 and net_arch [64], n_steps 128, batch
-128), VecNormalize on observations and rewards. Ours: the ``ppo:`` defaults of
-``lnn_control.train.config.PPOConfig`` (or ``--ppo key=value`` overrides).
+128), VecNormalize on observations and rewards; ``sb3_ppo_matched`` is SB3's PPO on our
+schedule (n_steps 512 x 4 envs, batch 256, 10 epochs, lr 1e-3 annealed, log-std -1). Ours:
+the ``ppo:`` defaults of ``lnn_control.train.config.PPOConfig`` (or ``--ppo key=value``
+overrides).
 """
 
 import argparse
@@ -60,9 +62,10 @@ OURS = {
     'cfc_ncp_gru_critic': ('cfc', {'units': NCP},
                            {'kind': 'gru', 'kwargs': {'hidden_size': 64}}),
 }
-ANCHORS = ('sb3_ppo', 'sb3_recurrent_ppo')
+ANCHORS = ('sb3_ppo', 'sb3_ppo_matched', 'sb3_recurrent_ppo')
 LABELS = {
     'sb3_ppo': 'stable-baselines3 PPO, MLP 64x64',
+    'sb3_ppo_matched': 'stable-baselines3 PPO, MLP 64x64, our schedule',
     'sb3_recurrent_ppo': 'sb3-contrib RecurrentPPO, LSTM 64',
     'cfc_ncp': 'ours: CfC, AutoNCP(32, 6)',
     'ltc_ncp': 'ours: LTC, AutoNCP(24, 6)',
@@ -119,6 +122,12 @@ def _anchor(agent: str, task: str, seed: int, steps: int) -> Dict[str, Any]:
     venv.seed(seed)
     if agent == 'sb3_ppo':
         model = PPO('MlpPolicy', venv, seed=seed, device='cpu')
+    elif agent == 'sb3_ppo_matched':
+        # SB3's PPO on our PPOConfig defaults (2048 steps per update in 8 minibatches, lr 1e-3
+        # annealed to 0, initial log-std -1): separates the implementation from the schedule.
+        model = PPO('MlpPolicy', venv, seed=seed, device='cpu', n_steps=512, batch_size=256,
+                    learning_rate=lambda remaining: 1e-3 * remaining,
+                    policy_kwargs={'log_std_init': -1.0})
     else:
         from sb3_contrib import RecurrentPPO
         model = RecurrentPPO('MlpLstmPolicy', venv, seed=seed, device='cpu',

@@ -53,7 +53,8 @@ def write_logs(out: Path, rows: List[Dict[str, Any]], trace: List[List[float]],
                     label='DAgger rollouts (with expert mixing, before refit)')
     bottom.set_xlabel('gradient steps')
     bottom.set_ylabel('success rate' if metric == 'success_rate' else 'mean return')
-    bottom.legend(fontsize=8)
+    if val or roll:     # after the first round there is nothing to label yet
+        bottom.legend(fontsize=8)
     fig.suptitle(out.name)
     fig.tight_layout()
     fig.savefig(out / 'learning_curve.png', dpi=100)
