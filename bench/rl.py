@@ -55,6 +55,9 @@ NCP = {'kind': 'auto_ncp', 'units': 32, 'output_size': ACTIONS, 'sparsity_level'
 OURS = {
     'cfc_ncp': ('cfc', {'units': NCP}, None),
     'ltc_ncp': ('ltc', {'units': {**NCP, 'units': 24}}, None),
+    # the same LTC with HalfCheetah's 0.05 s control period as its unit of time (time_unit):
+    # ncps's dynamics per step, real dt still given
+    'ltc_ncp_unit': ('ltc', {'units': {**NCP, 'units': 24}, 'time_unit': 0.05}, None),
     'cfc_fc': ('cfc', {'units': 32, 'proj_size': ACTIONS}, None),
     'gru': ('gru', {'hidden_size': 32}, None),
     'lstm': ('lstm', {'hidden_size': 32}, None),
@@ -69,6 +72,7 @@ LABELS = {
     'sb3_recurrent_ppo': 'sb3-contrib RecurrentPPO, LSTM 64',
     'cfc_ncp': 'ours: CfC, AutoNCP(32, 6)',
     'ltc_ncp': 'ours: LTC, AutoNCP(24, 6)',
+    'ltc_ncp_unit': 'ours: LTC, AutoNCP(24, 6), time_unit 0.05 s',
     'cfc_fc': 'ours: CfC, fully connected 32',
     'gru': 'ours: GRU 32',
     'lstm': 'ours: LSTM 32',

@@ -475,6 +475,51 @@ def test_time_constant_is_the_liquid_time_constant():
     assert np.isfinite(cell.time_constant).all() and (cell.time_constant > 0).all()
 
 
+@pytest.mark.parametrize('form_units', [10, 80])   # the dense and the sparse runtime form
+def test_time_unit_rescales_time_in_torch_runtime_and_time_constants(form_units):
+    """time_unit u: a step of dt seconds is a step of dt / u of the u = 1 cell, everywhere."""
+    torch.manual_seed(0)
+    wiring = AutoNCP(form_units, 3, seed=3)
+    base = LTC(4, wiring)
+    scaled = LTC(4, wiring, time_unit=0.05)
+    scaled.load_state_dict(base.state_dict())
+    assert scaled.get_config()['time_unit'] == 0.05
+    assert LTC(**json.loads(json.dumps(scaled.get_config()))).time_unit == 0.05
+    rng = np.random.default_rng(1)
+    xs = torch.from_numpy(rng.standard_normal((1, 60, 4)).astype(np.float32))
+    dts = rng.uniform(0.02, 0.08, (1, 60)).astype(np.float32)     # irregular seconds
+    with torch.no_grad():
+        y_scaled, _ = scaled(xs, timespans=torch.from_numpy(dts))
+        y_base, _ = base(xs, timespans=torch.from_numpy(dts / 0.05))
+        y_slow, _ = base(xs, timespans=torch.from_numpy(dts))
+    assert torch.allclose(y_scaled, y_base, atol=1e-5)
+    assert not torch.allclose(y_scaled, y_slow, atol=1e-2)     # the unit matters
+    cell, ref = runtime_of(scaled), runtime_of(base)
+    assert cell.time_unit == 0.05 and ref.time_unit == 1.0
+    h, h_ref = cell.initial_state(), ref.initial_state()
+    ys = []
+    for t in range(60):
+        y, h = cell.step(xs[0, t].numpy(), h, float(dts[0, t]))
+        _, h_ref = ref.step(xs[0, t].numpy(), h_ref, float(dts[0, t] / 0.05))
+        ys.append(y)
+    assert np.abs(np.stack(ys) - y_scaled[0].numpy()).max() <= TOL
+    # The same state in seconds: tau of the scaled cell is 0.05 x the unit cell's tau.
+    assert np.allclose(cell.time_constant, 0.05 * ref.time_constant, rtol=1e-4)
+    # An LTC saved before time_unit existed loads as time_unit 1.
+    config = {k: v for k, v in base.get_config().items() if k != 'time_unit'}
+    assert CELLS['ltc'](json.loads(json.dumps(config)), tensors_of(base)).time_unit == 1.0
+
+
+@pytest.mark.parametrize('bad', [0.0, -0.05, float('nan'), float('inf')])
+def test_time_unit_must_be_positive_and_finite(bad):
+    with pytest.raises(ValueError, match='time_unit'):
+        LTC(4, 6, time_unit=bad)
+    model = LTC(4, 6)
+    config = {**json.loads(json.dumps(model.get_config())), 'time_unit': bad}
+    with pytest.raises(ValueError, match='time_unit'):
+        CELLS['ltc'](config, tensors_of(model))
+
+
 def test_neuron_labels():
     wiring = AutoNCP(10, 3, seed=3)
     cell = runtime_of(LTC(4, wiring))

@@ -27,12 +27,19 @@ The discrete update actually computed
 -------------------------------------
 The paper's fused solver (semi-implicit Euler: the leak and synaptic terms implicit in ``v_i``,
 explicit in the presynaptic ``v_j``), unfolded ``L = ode_unfolds`` times over one step of
-elapsed time ``dt``, with ``D = dt / L``; each unfold computes::
+elapsed time ``dt``, with ``D = dt / (L time_unit)``; each unfold computes::
 
     a_ji  = w_ji  s(sigma_ji  (v_j - mu_ji))          # (B, synapses), with the current v
     sa_ki = sw_ki s(ssigma_ki (u_k - smu_ki))         # (B, sensory synapses), once per step
     v_i  <- (cm_i/D v_i + gleak_i vleak_i + sum_j a_ji erev_ji + sum_k sa_ki serev_ki)
             / (cm_i/D + gleak_i + sum_j a_ji + sum_k sa_ki + epsilon)
+
+``time_unit`` (seconds; 1 by default, not in ncps) is the cell's unit of time: ``dt`` enters the
+solver as ``dt / time_unit``. ncps steps with an elapsed time of 1 unless told otherwise; a
+robot passes real seconds, and at the initial ``cm`` (0.4-0.6) an LTC then takes ~15-60 steps of
+0.05 s to follow an input step, too slow a controller for a 20 Hz gait (a CfC takes 1-4, its
+time gate is learned). ``time_unit = 0.05`` gives such a robot ncps's dynamics per step while
+the cell still sees every step's real length, so irregular sampling stays meaningful.
 
 ``u = x * input_w + input_b`` is the mapped input (``input_mapping``); the output is the first
 ``output_dim`` (motor) neurons mapped by ``y = v[:output_dim] * output_w + output_b``
@@ -320,6 +327,8 @@ class LTC(MixedMemoryState, PolicyModel):
         input_mapping: 'affine' (u = x*input_w + input_b), 'linear' (u = x*input_w) or 'none'.
         output_mapping: 'affine', 'linear' or 'none', on the motor neurons.
         ode_unfolds: solver iterations per step (L above; ncps default 6).
+        time_unit: seconds per unit of the ODE's time (> 0; 1 as ncps): the elapsed time
+            of a step enters as ``dt / time_unit`` (see the module).
         epsilon: added to the denominator, avoids division by zero.
         implicit_param_constraints: softplus on w, sensory_w, cm, gleak (True, ncps LTC
             default) or identity plus ``apply_weight_constraints()`` clipping (False).
@@ -341,8 +350,11 @@ class LTC(MixedMemoryState, PolicyModel):
                  return_sequences: bool = True, mixed_memory: bool = False,
                  input_mapping: str = 'affine', output_mapping: str = 'affine',
                  ode_unfolds: int = 6, epsilon: float = 1e-8,
-                 implicit_param_constraints: bool = True) -> None:
+                 implicit_param_constraints: bool = True, time_unit: float = 1.0) -> None:
         super().__init__()
+        if not (np.isfinite(float(time_unit)) and float(time_unit) > 0.0):
+            raise ValueError(f'time_unit must be a finite number of seconds > 0, '
+                             f'got {time_unit}')
         for name, mapping in (('input_mapping', input_mapping),
                               ('output_mapping', output_mapping)):
             if mapping not in MAPPINGS:
@@ -365,6 +377,7 @@ class LTC(MixedMemoryState, PolicyModel):
         self.input_mapping = input_mapping
         self.output_mapping = output_mapping
         self.ode_unfolds = int(ode_unfolds)
+        self.time_unit = float(time_unit)
         self.epsilon = float(epsilon)
         self.implicit_param_constraints = bool(implicit_param_constraints)
         self.state_size = self.units * (2 if self.mixed_memory else 1)
@@ -434,7 +447,8 @@ class LTC(MixedMemoryState, PolicyModel):
                 'return_sequences': self.return_sequences, 'mixed_memory': self.mixed_memory,
                 'input_mapping': self.input_mapping, 'output_mapping': self.output_mapping,
                 'ode_unfolds': self.ode_unfolds, 'epsilon': self.epsilon,
-                'implicit_param_constraints': self.implicit_param_constraints}
+                'implicit_param_constraints': self.implicit_param_constraints,
+                'time_unit': self.time_unit}
 
     def _state_like(self) -> torch.Tensor:
         return self.gleak
@@ -542,7 +556,7 @@ class LTC(MixedMemoryState, PolicyModel):
         if self.input_mapping == 'affine':
             u = u + self.input_b
         gleak = self._positive(self.gleak)
-        cm_t = self._positive(self.cm) / (ts / self.ode_unfolds)  # (B, T, N), cm / D
+        cm_t = self._positive(self.cm) / (ts / (self.ode_unfolds * self.time_unit))  # cm / D
         # The step constants: [gleak*vleak | cm/D + gleak + eps] plus the sensory sums.
         b = self._sensory(u) + torch.cat([gleak * self.vleak + torch.zeros_like(cm_t),
                                           cm_t + (gleak + self.epsilon)], dim=-1)  # (B, T, 2N)

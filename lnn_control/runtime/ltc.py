@@ -8,7 +8,7 @@ outputs to float32 rounding); the equations, paper and arguments are documented 
 step of elapsed time ``dt`` runs ``L = ode_unfolds`` fused semi-implicit Euler unfolds::
 
     v_i <- (cm_i/D v_i + gleak_i vleak_i + sum_j a_ji erev_ji + sum_k sa_ki serev_ki)
-           / (cm_i/D + gleak_i + sum_j a_ji + sum_k sa_ki + epsilon),     D = dt / L
+           / (cm_i/D + gleak_i + sum_j a_ji + sum_k sa_ki + epsilon),     D = dt / (L time_unit)
 
 with synaptic conductances ``a_ji = w_ji sigmoid(sigma_ji (v_j - mu_ji))`` (``sa`` likewise
 for the mapped inputs).
@@ -18,7 +18,7 @@ Liquid time constant (``LTCCell.time_constant``)
 Rewriting the ODE as ``cm_i dv_i/dt = -(gleak_i + sum_j a_ji + sum_k sa_ki) v_i + ...`` shows
 each neuron relaxing with the state- and input-dependent time constant::
 
-    tau_i = cm_i / (gleak_i + sum_j a_ji + sum_k sa_ki)          (seconds)
+    tau_i = time_unit cm_i / (gleak_i + sum_j a_ji + sum_k sa_ki)    (seconds)
 
 ``time_constant`` is this vector (N,) for the last step, evaluated with the conductances of
 its last solver unfold (those that produced the returned state). Small ``tau_i``: the neuron
@@ -124,7 +124,8 @@ class LTCCell(Cell):
     Args:
         config: ``LTC.get_config()`` (input_size, units as a wiring dict or int,
             return_sequences, mixed_memory, input_mapping, output_mapping, ode_unfolds,
-            epsilon, implicit_param_constraints).
+            epsilon, implicit_param_constraints, time_unit: seconds per unit of the ODE's
+            time, 1 when absent).
         tensors: the model's ``state_dict`` as arrays (checked against ``expected_shapes``).
 
     State: ``(N,)`` neuron potentials with state index == neuron id, then with mixed memory
@@ -168,6 +169,10 @@ class LTCCell(Cell):
         self.mixed_memory = bool(config.get('mixed_memory', False))
         self.state_size = 2 * n if self.mixed_memory else n
         self.ode_unfolds = int(config.get('ode_unfolds', 6))
+        self.time_unit = float(config.get('time_unit', 1.0))
+        if not (np.isfinite(self.time_unit) and self.time_unit > 0.0):
+            raise ValueError(f'ltc: time_unit must be a finite number of seconds > 0, '
+                             f'got {self.time_unit}')
         epsilon = float(config.get('epsilon', 1e-8))
         t = {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items()}
         positive = (_softplus if config.get('implicit_param_constraints', True)
@@ -278,10 +283,12 @@ class LTCCell(Cell):
         if not dt > 0.0:
             raise ValueError(f'dt must be > 0 seconds, got {dt}')
         if self.form == 'dense':
-            np.multiply(self._cm, np.float32(self.ode_unfolds / dt), out=self._diag)  # cm / D
+            np.multiply(self._cm, np.float32(self.ode_unfolds * self.time_unit / dt),
+                        out=self._diag)  # cm / D
             np.add(self._const_den, self._diag, out=self._sm_den)
         else:
-            np.multiply(self._cm, np.float32(self.ode_unfolds / dt), out=self._cm_d)
+            np.multiply(self._cm, np.float32(self.ode_unfolds * self.time_unit / dt),
+                        out=self._cm_d)
         self._dt = dt
 
     def _start(self, x: np.ndarray, h: np.ndarray, dt: float) -> Optional[np.ndarray]:
@@ -381,13 +388,13 @@ class LTCCell(Cell):
             for _, _, _, weights, starts, z, _, _ in (self._syn, self._sens):
                 parts.append(np.add.reduceat(z * weights[1], starts))
             conductance = parts[0] + parts[1] + (self._const[1] - self._epsilon)
-            return self._cm / conductance
+            return self._cm * np.float32(self.time_unit) / conductance
         # gleak + the synaptic and sensory conductances of the last unfold: the denominator
         # without cm/D (kept apart, not subtracted, for precision at small dt) and epsilon.
         conductance = (np.dot(self._t, self._m[:self._s, n:])
                        + np.dot(self._st_t, self._sm[:self._ss, n:])
                        + (self._const_den - self._epsilon))
-        return self._cm / conductance
+        return self._cm * np.float32(self.time_unit) / conductance
 
     def readout_size(self) -> int:
         """Return N: every neuron potential (the readout is affine on the motor ones)."""
