@@ -205,3 +205,71 @@ def test_camera_augmentations_colour_shift_cutout():
     with pytest.raises(ConfigError, match='bc.augment'):
         config_from_dict({'name': 'cam', 'env': {'id': 'lnn_control/PiBotLane-v0'},
                           'bc': {'augment': {'hue': 0.1}}})
+
+
+@pytest.fixture
+def one_torch_thread():
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # tiny models: more threads only contend
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_feature_penalty_brings_a_saturated_camera_encoder_back(one_torch_thread):
+    """bc.feature_penalty pulls tanh features out of saturation, where the encoder is dead."""
+    import copy
+    import gymnasium
+    from lnn_control.models.conv import build_conv_policy
+    from lnn_control.train.config import config_from_dict
+    from lnn_control.train.imitation import DataPath
+    from lnn_control.train.imitation import fit
+    import torch
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    space = gymnasium.spaces.Box(0, 255, (12, 16, 3), np.uint8)
+    frames = rng.integers(0, 256, (40, 12, 16, 3)).astype(np.uint8)
+    norm = {'obs_mean': [0.0], 'obs_std': [1.0], 'action_mean': [0.0, 0.0],
+            'action_std': [1.0, 1.0]}
+    saturated = build_conv_policy((12, 16, 3), 'cfc', features=8, units=12)
+    with torch.no_grad():
+        saturated.project.weight.mul_(300.0)     # |a| in the tens: every feature +-1
+    flat = torch.from_numpy(frames.reshape(40, -1).astype(np.float32))
+
+    def dead_fraction(model):
+        with torch.no_grad():
+            return float((model.project(_encoded(model, flat)).abs() > 2.0).float().mean())
+
+    def trained(penalty):
+        cfg = config_from_dict({
+            'name': 'cam', 'env': {'id': 'lnn_control/PiBotLane-v0'},
+            'model': {'kind': 'conv', 'kwargs': {'head': 'cfc'}},
+            'bc': {'feature_penalty': penalty, 'batch_size': 4, 'seq_len': 5, 'burn_in': 0,
+                   'lr': 3e-3, 'lr_final': 3e-3, 'steps': 60}})
+        path = DataPath(space, cfg)
+        data = path.store(2)
+        data.add(frames, np.full(40, 1 / 30), rng.normal(size=(40, 2)) * 0.3)
+        model = copy.deepcopy(saturated)
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        fit(model, optimizer, data, path, norm, 60, cfg, np.random.default_rng(1),
+            Progress({'grad_step': 60}, enabled=False), 0)
+        return model
+
+    start = dead_fraction(saturated)
+    alone, penalised = dead_fraction(trained(0.0)), dead_fraction(trained(1e-2))
+    assert start > 0.8 and alone > 0.7 * start, (start, alone)   # imitation alone: still dead
+    assert penalised < 0.5 * alone, (alone, penalised)            # the penalty: back in range
+    with torch.no_grad():
+        saturated(flat[None, :3])
+    with pytest.raises(RuntimeError, match='autograd'):
+        saturated.saturation()                             # nothing measured without autograd
+
+
+def _encoded(model, flat):
+    """Return the encoder's last conv output, flattened (what the projection reads)."""
+    import torch
+    height, width, depth = model.image
+    z = flat.reshape(-1, height, width, depth).permute(0, 3, 1, 2) / 255.0 - 0.5
+    for conv in model.encoder:
+        z = torch.relu(conv(z))
+    return z.flatten(1)

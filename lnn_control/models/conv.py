@@ -20,6 +20,13 @@ camera's uint8 pixels as floats, so the policy file's normaliser stays the ident
 
 State: the head's (its flat layout and neuron labels, unchanged). Time: only the head sees dt.
 
+Saturation: a liquid head can push ``W_f flatten(z_K) + b_f`` far outside tanh's working range
+(|a| of 40-500 measured on CNN+CfC and CNN+LTC lane policies), where every feature is +-1 on
+every frame and its gradient is zero: the encoder is dead and the policy drives blind, the
+same open-loop path on every track. ``saturation(margin)`` measures it on the last
+``encode`` run with autograd, mean(relu(|a| - margin)^2), zero inside the range, for a
+training penalty (``bc.feature_penalty``); it changes nothing the robot runs.
+
 state_dict names (what ``lnn_control.runtime.conv`` reads): ``encoder.<k>.weight``
 (C_k, C_{k-1}, k_k, k_k), ``encoder.<k>.bias`` (C_k,), ``project.weight`` (features,
 C_K * H_K * W_K), ``project.bias``, and the head's tensors under ``head.``.
@@ -96,6 +103,7 @@ class ConvPolicy(PolicyModel):
                              f'{self.features} features + {self.extra} extra')
         self.input_size = self.image[0] * self.image[1] * self.image[2] + self.extra
         self.output_size = self.head.output_size
+        self._pre: Optional[torch.Tensor] = None     # the last encode's pre-activations
 
     @classmethod
     def build(cls, obs_shape: Tuple[int, ...], action_size: int,
@@ -122,11 +130,18 @@ class ConvPolicy(PolicyModel):
         z = img * (1.0 / 255.0) - 0.5                               # (N, C, H, W)
         for conv in self.encoder:
             z = torch.relu(conv(z))
-        f = torch.tanh(self.project(z.flatten(1)))                   # (N, features)
-        f = f.reshape(*lead, self.features)
+        pre = self.project(z.flatten(1))                              # (N, features)
+        self._pre = pre if torch.is_grad_enabled() else None
+        f = torch.tanh(pre).reshape(*lead, self.features)
         if self.extra:
             f = torch.cat([f, x[..., pixels:]], dim=-1)
         return f
+
+    def saturation(self, margin: float = 2.0) -> torch.Tensor:
+        """Mean of relu(|a| - margin)^2 over the last autograd ``encode``'s pre-tanh features."""
+        if self._pre is None:
+            raise RuntimeError('saturation() needs an encode (a forward) run with autograd')
+        return (self._pre.abs() - margin).clamp(min=0.0).square().mean()
 
     def forward(self, x: torch.Tensor, h: Any = None,
                 timespans: Union[None, float, torch.Tensor] = None) -> Tuple[torch.Tensor, Any]:

@@ -151,6 +151,11 @@ class BCConfig:
             this many px, edges replicated; not sideways, which is a heading error) and
             ``cutout`` (per frame a square of up to this fraction of the height, random place
             and grey); {} for none.
+        feature_penalty: weight of a penalty on a camera encoder's saturated features, added
+            to the imitation loss: ``feature_penalty x mean(relu(|a| - 2)^2)`` over the
+            pre-tanh features ``a`` (:meth:`lnn_control.models.ConvPolicy.saturation`). Zero
+            while every |a| <= 2, so it only acts on an encoder driven into saturation (a dead
+            encoder: every feature +-1 on every frame); 0 for none. Camera models only.
 
     """
 
@@ -169,6 +174,7 @@ class BCConfig:
     action_noise: List[float] = field(default_factory=list)
     dataset: str = ''
     augment: Dict[str, float] = field(default_factory=dict)
+    feature_penalty: float = 0.0
 
 
 @dataclass
@@ -340,6 +346,10 @@ class TrainConfig:
                 for v in self.bc.augment.values()),
              f'a mapping of {AUGMENTATIONS} to finite values >= 0'),
             ('threads', self.threads >= 1, '>= 1'),
+            ('bc.feature_penalty', math.isfinite(self.bc.feature_penalty)
+             and self.bc.feature_penalty >= 0, 'a finite number >= 0'),
+            ('bc.feature_penalty', self.bc.feature_penalty == 0 or self.model.kind == 'conv',
+             '0 unless model.kind is conv (it acts on a camera encoder)'),
             ('bc.demo_episodes', self.bc.demo_episodes >= 1, '>= 1'),
             ('bc.seq_len', self.bc.seq_len >= 1, '>= 1'),
             ('bc.burn_in', self.bc.burn_in >= 0, '>= 0'),

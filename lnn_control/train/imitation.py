@@ -316,8 +316,11 @@ def fit(model: PolicyModel, optimizer: torch.optim.Optimizer, data: Sequences, p
         weight = torch.from_numpy(mask.astype(np.float32))                     # (B, W)
         y, _ = model(torch.from_numpy(x), timespans=torch.from_numpy(data.dt[idx]))
         loss = (((y - torch.from_numpy(target)) ** 2).mean(-1) * weight).sum() / weight.sum()
+        total = loss
+        if bc.feature_penalty > 0:      # keeps a camera encoder out of tanh's dead zone
+            total = loss + bc.feature_penalty * model.saturation()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         if bc.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), bc.grad_clip)
         optimizer.step()
