@@ -40,7 +40,7 @@ def test_list_shows_policies_with_env_and_score_envs_and_experts(capsys):
         assert re.search(rf'^  {name} ', out, re.MULTILINE), name
     assert re.search(r'pibot_nav_cfc +cfc +lnn_control/PiBotNav-v0 +success 0\.98 '
                      r'\(100 episodes from seed 10000\)', out)
-    assert re.search(r'pibot_lane_cnn_cfc +conv +lnn_control/PiBotLane-v0 +success 0\.9 '
+    assert re.search(r'pibot_lane_cnn_cfc +conv +lnn_control/PiBotLane-v0 +success 1 '
                      r'\(20 episodes from seed 20000\)', out)
     assert re.search(r'pendulum_cfc +cfc +InvertedPendulum-v5 +return 1000 ', out)
     assert 'lnn_control/PiBotLane-v0     lnn_control.envs.pibot_lane:PiBotLaneEnv' in out
