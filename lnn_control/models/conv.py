@@ -21,7 +21,7 @@ camera's uint8 pixels as floats, so the policy file's normaliser stays the ident
 State: the head's (its flat layout and neuron labels, unchanged). Time: only the head sees dt.
 
 Saturation: a liquid head can push ``W_f flatten(z_K) + b_f`` far outside tanh's working range
-(|a| of 40-500 measured on CNN+CfC and CNN+LTC lane policies), where every feature is +-1 on
+(mean |a| of 17-530 measured on CNN+CfC lane policies), where every feature is +-1 on
 every frame and its gradient is zero: the encoder is dead and the policy drives blind, the
 same open-loop path on every track. ``saturation(margin)`` measures it on the last
 ``encode`` run with autograd, mean(relu(|a| - margin)^2), zero inside the range, for a
