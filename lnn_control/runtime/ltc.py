@@ -171,8 +171,8 @@ class LTCCell(Cell):
         self.ode_unfolds = int(config.get('ode_unfolds', 6))
         self.time_unit = float(config.get('time_unit', 1.0))
         if not (np.isfinite(self.time_unit) and self.time_unit > 0.0):
-            raise ValueError(f'ltc: time_unit must be a finite number of seconds > 0, '
-                             f'got {self.time_unit}')
+            raise PolicyFormatError(f'ltc time_unit must be a finite number of seconds > 0, '
+                                    f'got {self.time_unit}')
         epsilon = float(config.get('epsilon', 1e-8))
         t = {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items()}
         positive = (_softplus if config.get('implicit_param_constraints', True)
@@ -282,13 +282,12 @@ class LTCCell(Cell):
     def _set_dt(self, dt: float) -> None:
         if not dt > 0.0:
             raise ValueError(f'dt must be > 0 seconds, got {dt}')
+        per_d = np.float32(self.ode_unfolds * self.time_unit / dt)    # 1 / D
         if self.form == 'dense':
-            np.multiply(self._cm, np.float32(self.ode_unfolds * self.time_unit / dt),
-                        out=self._diag)  # cm / D
+            np.multiply(self._cm, per_d, out=self._diag)  # cm / D
             np.add(self._const_den, self._diag, out=self._sm_den)
         else:
-            np.multiply(self._cm, np.float32(self.ode_unfolds * self.time_unit / dt),
-                        out=self._cm_d)
+            np.multiply(self._cm, per_d, out=self._cm_d)
         self._dt = dt
 
     def _start(self, x: np.ndarray, h: np.ndarray, dt: float) -> Optional[np.ndarray]:
